@@ -1,0 +1,5 @@
+"""``python -m neuralglm``: the command-line interface."""
+
+from neuralglm.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""From user data to validated arrays: formulas, design matrices, checks."""

@@ -1,0 +1,363 @@
+"""Formula + data frame → :class:`Design`: the response, design matrix, weights and offset.
+
+Formulas are R/Wilkinson formulas parsed by formulaic (``C(x)``, interactions, ``np.log(x)``,
+``- 1``). Two R idioms formulaic lacks are handled here: ``cbind(successes, failures) ~ …``
+for binomial counts, and a two-level factor (or boolean) response for binomial data (the
+first level is the failure, as in R). The formulaic ``ModelSpec`` is kept so that
+:func:`model_matrix_for` rebuilds the same columns for new data.
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from neuralglm.data import validate
+from neuralglm.errors import DataError, DomainError
+from neuralglm.family.family import Family
+
+_CBIND = re.compile(r"^\s*cbind\(\s*([^,()]+?)\s*,\s*([^,()]+?)\s*\)\s*$")
+
+
+@dataclass(frozen=True)
+class OffsetSource:
+    """Where the offset came from, so ``predict`` can rebuild it for new data."""
+
+    offset_column: str | None = None
+    exposure_column: str | None = None
+    offset_array: bool = False
+    exposure_array: bool = False
+
+    @property
+    def any(self) -> bool:
+        return bool(self.offset_column or self.exposure_column or self.offset_array or self.exposure_array)
+
+    def describe(self) -> str:
+        """A label for summaries, e.g. ``'log(exposure)'``."""
+        parts = []
+        if self.offset_column or self.offset_array:
+            parts.append(self.offset_column or "offset")
+        if self.exposure_column or self.exposure_array:
+            parts.append(f"log({self.exposure_column or 'exposure'})")
+        return " + ".join(parts)
+
+
+@dataclass(frozen=True)
+class Design:
+    """Everything a fit needs, as float64 NumPy arrays (fresh copies of the user's data).
+
+    Attributes
+    ----------
+    y : (n_obs,) response (a proportion for binomial data with trials in ``weights``).
+    X : (n_obs, n_coef) design matrix, C-contiguous.
+    weights : (n_obs,) prior weights (binomial: trials × user weights).
+    freq_weights : (n_obs,) frequency weights (repeat counts) or None.
+    offset : (n_obs,) offset on the linear-predictor scale.
+    column_names : names of the columns of ``X``.
+    """
+
+    y: np.ndarray
+    X: np.ndarray
+    weights: np.ndarray
+    freq_weights: np.ndarray | None
+    offset: np.ndarray
+    column_names: tuple[str, ...]
+    response_name: str
+    formula: str
+    row_labels: np.ndarray
+    offset_source: OffsetSource = field(default_factory=OffsetSource)
+    spec: Any = None
+
+    @property
+    def n_obs(self) -> int:
+        return int(self.X.shape[0])
+
+    @property
+    def n_coef(self) -> int:
+        return int(self.X.shape[1])
+
+    @property
+    def has_intercept(self) -> bool:
+        return "Intercept" in self.column_names
+
+    @property
+    def total_weights(self) -> np.ndarray:
+        """Prior weights times frequency weights: what multiplies each unit deviance."""
+        return self.weights if self.freq_weights is None else self.weights * self.freq_weights
+
+
+def _to_pandas(data) -> pd.DataFrame:
+    if isinstance(data, pd.DataFrame):
+        return data
+    if hasattr(data, "to_pandas"):  # polars (and pyarrow) frames
+        return data.to_pandas()
+    if isinstance(data, dict):
+        return pd.DataFrame(data)
+    raise DataError(f"data must be a pandas or polars DataFrame (or a dict of columns); got {type(data).__name__}.")
+
+
+def split_formula(formula: str) -> tuple[str, str]:
+    """Split ``'y ~ x1 + x2'`` into ``('y', 'x1 + x2')``."""
+    if not isinstance(formula, str) or formula.count("~") != 1:
+        raise DataError(f"The formula must have one '~' with the response on the left, like 'y ~ x1 + x2'; got {formula!r}.")
+    lhs, rhs = (part.strip() for part in formula.split("~"))
+    if not lhs:
+        raise DataError(f"The formula {formula!r} has no response: write it as 'y ~ x1 + x2'.")
+    return lhs, rhs or "1"
+
+
+def _required_rhs_variables(rhs: str) -> set[str]:
+    import formulaic
+
+    try:
+        return {str(v) for v in formulaic.Formula(rhs).required_variables}
+    except Exception as error:  # formulaic raises several parser errors
+        raise DataError(f"Cannot parse the formula's right-hand side {rhs!r}: {error}") from None
+
+
+def _response(lhs: str, data: pd.DataFrame, family: Family) -> tuple[pd.Series, pd.Series | None, list[str]]:
+    """The response column (and the failures column for cbind), plus the columns used."""
+    match = _CBIND.match(lhs)
+    if match:
+        successes, failures = match.group(1), match.group(2)
+        validate.check_columns_exist([successes, failures], data, "the formula's cbind(successes, failures)")
+        if family.name != "binomial":
+            raise DataError(f"cbind(successes, failures) ~ … is for the binomial family; got family {family}.")
+        return data[successes], data[failures], [successes, failures]
+    if lhs in data.columns:
+        return data[lhs], None, [lhs]
+    import formulaic
+
+    variables = [str(v) for v in formulaic.Formula(f"{lhs} ~ 1").required_variables]
+    validate.check_columns_exist(variables, data, "the formula's response")
+    values = formulaic.model_matrix(f"{lhs} ~ 1", data, na_action="ignore").lhs
+    if values.shape[1] != 1:
+        raise DataError(f"The response {lhs!r} gives {values.shape[1]} columns; it must give one (use cbind(s, f) for binomial counts).")
+    return values.iloc[:, 0], None, variables
+
+
+def _numeric_response(values: pd.Series, family: Family, name: str) -> np.ndarray:
+    if pd.api.types.is_bool_dtype(values.dtype):
+        return values.to_numpy(dtype=float)
+    if pd.api.types.is_numeric_dtype(values.dtype):
+        return values.to_numpy(dtype=float, na_value=np.nan)
+    levels = list(values.cat.categories) if isinstance(values.dtype, pd.CategoricalDtype) else sorted(pd.unique(values))
+    if family.name == "binomial" and len(levels) == 2:
+        return (values != levels[0]).to_numpy(dtype=float)  # R: the first level is "failure"
+    raise DataError(
+        f"The response '{name}' is not numeric (levels {levels[:5]}). For the binomial family give a 0/1 column, "
+        "a two-level factor, or cbind(successes, failures); other families need numbers."
+    )
+
+
+def make_design(
+    formula: str,
+    data,
+    family: Family,
+    *,
+    offset=None,
+    exposure=None,
+    weights=None,
+    freq_weights=None,
+    missing: str = "raise",
+) -> Design:
+    """Build the :class:`Design` of a GLM from an R-style formula and a data frame.
+
+    Parameters
+    ----------
+    formula : ``'y ~ x1 + C(region)'`` (formulaic syntax), or ``'cbind(s, f) ~ …'`` for binomial counts.
+    data : pandas or polars DataFrame.
+    family : the family (validates the response's domain).
+    offset, exposure, weights, freq_weights : an array or the name of a column of ``data``;
+        ``exposure=e`` adds ``log(e)`` to the offset.
+    missing : ``"raise"`` (default) or ``"drop"`` rows with NaN/inf in the columns used.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from neuralglm.family import Poisson
+    >>> df = pd.DataFrame({"y": [1, 0, 3, 2], "x": [0.1, 0.5, 0.9, 0.4]})
+    >>> make_design("y ~ x", df, Poisson()).column_names
+    ('Intercept', 'x')
+    """
+    import formulaic
+
+    frame = _to_pandas(data)
+    n_rows = len(frame)
+    labels = frame.index.to_numpy()
+    lhs, rhs = split_formula(formula)
+    rhs_variables = _required_rhs_variables(rhs)
+    validate.check_columns_exist(sorted(rhs_variables), frame, f"formula {formula!r}")
+    response, failures, response_columns = _response(lhs, frame, family)
+
+    extras: dict[str, np.ndarray] = {}
+    sources = {}
+    for name, value in (("offset", offset), ("exposure", exposure), ("weights", weights), ("freq_weights", freq_weights)):
+        if value is not None:
+            extras[name], sources[name] = validate.as_column(value, frame, n_rows, name)
+
+    checked: dict[str, Any] = {name: frame[name] for name in sorted(rhs_variables)}
+    checked[lhs if failures is None else response_columns[0]] = response
+    if failures is not None:
+        checked[response_columns[1]] = failures
+    checked.update({f"{name} ('{sources[name]}')": values for name, values in extras.items()})
+    keep = validate.find_missing(checked, labels, missing)
+    if not keep.all():
+        frame = frame.loc[keep]
+        response = response.loc[keep] if failures is None else response[keep]
+        failures = None if failures is None else failures[keep]
+        extras = {name: values[keep] for name, values in extras.items()}
+        labels = labels[keep]
+    n_kept = len(frame)
+
+    prior = extras.get("weights", np.ones(n_kept))
+    validate.check_weights(prior, labels, "weights")
+    freq = extras.get("freq_weights")
+    if freq is not None:
+        validate.check_weights(freq, labels, "freq_weights")
+    if failures is not None:
+        successes_v = _numeric_response(response, family, response_columns[0])
+        failures_v = _numeric_response(failures, family, response_columns[1])
+        for values, name in ((successes_v, response_columns[0]), (failures_v, response_columns[1])):
+            negative = values < 0
+            if negative.any():
+                raise DomainError(f"cbind() counts must be ≥ 0; column '{name}' has {validate.describe_rows(labels, negative)} negative.")
+        trials = successes_v + failures_v
+        y = np.divide(successes_v, trials, out=np.zeros(n_kept), where=trials > 0)
+        prior = prior * trials
+        response_name = lhs
+    else:
+        y = _numeric_response(response, family, lhs)
+        response_name = lhs
+    validate.check_response(family, y, prior, labels, response_name)
+
+    total_offset = np.array(extras.get("offset", np.zeros(n_kept)), dtype=np.float64)
+    if "exposure" in extras:
+        validate.check_exposure(extras["exposure"], labels, sources["exposure"])
+        total_offset = total_offset + np.log(extras["exposure"])
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)
+            matrix = formulaic.model_matrix(rhs, frame, na_action="ignore")
+    except Exception as error:
+        raise DataError(f"Cannot build the design matrix for {rhs!r}: {error}") from None
+    X = np.ascontiguousarray(matrix.to_numpy(dtype=np.float64))
+    if X.shape[1] == 0:
+        raise DataError(f"The formula {formula!r} has no terms on its right-hand side (not even an intercept).")
+
+    def column_source(name: str, value) -> str | None:
+        return value if isinstance(value, str) else None
+
+    offset_source = OffsetSource(
+        offset_column=column_source("offset", offset),
+        exposure_column=column_source("exposure", exposure),
+        offset_array=offset is not None and not isinstance(offset, str),
+        exposure_array=exposure is not None and not isinstance(exposure, str),
+    )
+    return Design(
+        y=np.ascontiguousarray(y, dtype=np.float64),
+        X=X,
+        weights=np.ascontiguousarray(prior, dtype=np.float64),
+        freq_weights=None if freq is None else np.ascontiguousarray(freq, dtype=np.float64),
+        offset=total_offset,
+        column_names=tuple(str(c) for c in matrix.columns),
+        response_name=response_name,
+        formula=formula,
+        row_labels=labels,
+        offset_source=offset_source,
+        spec=matrix.model_spec,
+    )
+
+
+def design_from_arrays(X, y, *, column_names=None, weights=None, freq_weights=None, offset=None, family: Family) -> Design:
+    """A :class:`Design` from a ready design matrix (R's ``glm.fit(x, y)``); no formula, no copies of ``X`` beyond one."""
+    X = np.asarray(X, dtype=np.float64)
+    if X.ndim != 2:
+        raise DataError(f"X must be a 2-d array (n_obs, n_coef); got shape {X.shape}.")
+    X = np.ascontiguousarray(X)
+    n_obs = X.shape[0]
+    y_values, _ = validate.as_column(y, None, n_obs, "y")
+    labels = np.arange(n_obs)
+    names = tuple(column_names) if column_names is not None else tuple(f"x{j + 1}" for j in range(X.shape[1]))
+    if len(names) != X.shape[1]:
+        raise DataError(f"column_names has {len(names)} names but X has {X.shape[1]} columns.")
+    extras = {}
+    for name, value in (("weights", weights), ("freq_weights", freq_weights), ("offset", offset)):
+        if value is not None:
+            extras[name], _ = validate.as_column(value, None, n_obs, name)
+    checked: dict[str, Any] = {"y": y_values, **extras}
+    validate.find_missing(checked, labels, "raise")
+    if not np.isfinite(X).all():
+        bad_columns = [names[j] for j in np.flatnonzero(~np.isfinite(X).all(axis=0))]
+        raise DataError(f"X has missing or infinite values in columns {bad_columns}. Fix or drop those rows.")
+    prior = extras.get("weights", np.ones(n_obs))
+    validate.check_weights(prior, labels, "weights")
+    if "freq_weights" in extras:
+        validate.check_weights(extras["freq_weights"], labels, "freq_weights")
+    validate.check_response(family, y_values, prior, labels, "y")
+    return Design(
+        y=y_values,
+        X=X,
+        weights=prior,
+        freq_weights=extras.get("freq_weights"),
+        offset=extras.get("offset", np.zeros(n_obs)),
+        column_names=names,
+        response_name="y",
+        formula="",
+        row_labels=labels,
+        offset_source=OffsetSource(offset_array=offset is not None),
+    )
+
+
+def model_matrix_for(design: Design, new_data, *, offset=None, exposure=None) -> tuple[np.ndarray, np.ndarray]:
+    """Design matrix and offset for new data, rebuilt from the stored formulaic spec.
+
+    Raises :class:`DataError` for missing columns, NaN/inf, and factor levels unseen in training.
+    """
+    from formulaic.errors import FormulaicError
+
+    if design.spec is None:
+        raise DataError("This model was fitted from arrays (no formula): pass a design matrix to predict instead.")
+    frame = _to_pandas(new_data)
+    variables = sorted(str(v) for v in design.spec.required_variables)
+    validate.check_columns_exist(variables, frame, "new data")
+    labels = frame.index.to_numpy()
+    validate.find_missing({name: frame[name] for name in variables}, labels, "raise")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            matrix = design.spec.get_model_matrix(frame, na_action="ignore")
+    except (Warning, FormulaicError) as error:
+        message = str(error)
+        if "categories outside" in message or "not seen" in message:
+            raise DataError(
+                f"New data contain factor levels not seen when fitting: {message.split(':', 1)[-1].split('.')[0].strip()}. "
+                "The model has no coefficient for them: drop those rows or refit with them included."
+            ) from None
+        raise DataError(f"Cannot build the design matrix for the new data: {message}") from None
+    X = np.ascontiguousarray(matrix.to_numpy(dtype=np.float64))
+    n_rows = len(frame)
+    source = design.offset_source
+    total = np.zeros(n_rows)
+    for kind, given, column, was_array in (
+        ("offset", offset, source.offset_column, source.offset_array),
+        ("exposure", exposure, source.exposure_column, source.exposure_array),
+    ):
+        value = given if given is not None else column
+        if value is None:
+            if was_array:
+                raise DataError(f"This model was fitted with an {kind} array: pass {kind}= for the new data too.")
+            continue
+        values, label = validate.as_column(value, frame, n_rows, kind)
+        validate.find_missing({label: values}, labels, "raise")
+        if kind == "exposure":
+            validate.check_exposure(values, labels, label)
+            values = np.log(values)
+        total = total + values
+    return X, total

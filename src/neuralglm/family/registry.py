@@ -1,0 +1,137 @@
+"""One registry for families and links: strings for users, objects for power users.
+
+``get_family("tweedie(1.5)")`` is ``Tweedie(power=1.5)``; an unknown name raises an error that
+lists the valid ones.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+from neuralglm.errors import SpecificationError
+from neuralglm.family.family import (
+    Binomial,
+    Family,
+    Gamma,
+    Gaussian,
+    InverseGaussian,
+    NegativeBinomial,
+    Poisson,
+    Tweedie,
+)
+from neuralglm.family.link import CLogLog, Identity, Inverse, InverseSquared, Link, Log, Logit, Power, Probit, Sqrt
+
+_FAMILIES: dict[str, Callable[..., Family]] = {
+    "gaussian": Gaussian,
+    "binomial": Binomial,
+    "poisson": Poisson,
+    "gamma": Gamma,
+    "inverse_gaussian": InverseGaussian,
+    "negative_binomial": NegativeBinomial,
+    "tweedie": Tweedie,
+}
+_FAMILY_ALIASES = {"normal": "gaussian", "inverse.gaussian": "inverse_gaussian", "negbin": "negative_binomial", "nb": "negative_binomial"}
+
+_LINKS: dict[str, Callable[..., Link]] = {
+    "identity": Identity,
+    "log": Log,
+    "logit": Logit,
+    "probit": Probit,
+    "cloglog": CLogLog,
+    "inverse": Inverse,
+    "inverse_squared": InverseSquared,
+    "sqrt": Sqrt,
+    "power": Power,
+}
+_LINK_ALIASES = {"1/mu^2": "inverse_squared", "inverse_power": "inverse"}
+
+_CALL = re.compile(r"^\s*([A-Za-z_./^0-9]+?)\s*(?:\(\s*([^()]*?)\s*\))?\s*$")
+
+
+def _parse(text: str) -> tuple[str, float | None]:
+    match = _CALL.match(text)
+    if match is None:
+        raise SpecificationError(f"Cannot read {text!r}: write a name such as 'poisson' or 'tweedie(1.5)'.")
+    name, argument = match.group(1).lower(), match.group(2)
+    if argument in (None, ""):
+        return name, None
+    try:
+        return name, float(argument)
+    except ValueError:
+        raise SpecificationError(f"Cannot read the number in {text!r}: write e.g. 'tweedie(1.5)'.") from None
+
+
+def get_family(family: str | Family) -> Family:
+    """Return the family for a name or pass a :class:`Family` through.
+
+    Examples
+    --------
+    >>> get_family("tweedie(1.5)") == Tweedie(power=1.5)
+    True
+    >>> get_family("negative_binomial(0.5)").alpha
+    0.5
+    """
+    if isinstance(family, Family):
+        return family
+    if not isinstance(family, str):
+        raise SpecificationError(f"family must be a name or a neuralglm Family; got {type(family).__name__}.")
+    name, argument = _parse(family)
+    name = _FAMILY_ALIASES.get(name, name)
+    if name not in _FAMILIES:
+        raise SpecificationError(f"Unknown family {family!r}. Valid families: {', '.join(valid_families())}.")
+    try:
+        if argument is None:
+            return _FAMILIES[name]()
+        if name not in ("tweedie", "negative_binomial"):
+            raise SpecificationError(f"Family {name!r} takes no parameter; got {family!r}.")
+        return _FAMILIES[name](argument)
+    except ValueError as error:
+        if isinstance(error, SpecificationError):
+            raise
+        raise SpecificationError(str(error)) from None
+
+
+def get_link(link: str | Link | None, family: Family | None = None) -> Link:
+    """Return the link for a name, a :class:`Link`, or ``None`` (the family's default).
+
+    Examples
+    --------
+    >>> get_link("power(0.5)")
+    Power(power=0.5)
+    >>> get_link(None, Gamma()).name
+    'inverse'
+    """
+    if link is None:
+        if family is None:
+            raise SpecificationError("get_link(None) needs a family to take the default link from.")
+        return get_link(family.default_link)
+    if isinstance(link, Link):
+        return link
+    if not isinstance(link, str):
+        raise SpecificationError(f"link must be a name or a neuralglm Link; got {type(link).__name__}.")
+    name, argument = _parse(link) if link.strip() not in _LINK_ALIASES else (link.strip(), None)
+    name = _LINK_ALIASES.get(name, name)
+    if name not in _LINKS:
+        raise SpecificationError(f"Unknown link {link!r}. Valid links: {', '.join(valid_links())}.")
+    if name == "power":
+        if argument is None:
+            raise SpecificationError("The power link needs its exponent, e.g. 'power(0.5)'.")
+        if argument == 0:
+            return Log()
+        if argument == 1:
+            return Identity()
+        return Power(argument)
+    if argument is not None:
+        raise SpecificationError(f"Link {name!r} takes no parameter; got {link!r}.")
+    return _LINKS[name]()
+
+
+def valid_families() -> list[str]:
+    """Names accepted by :func:`get_family`."""
+    return ["gaussian", "binomial", "poisson", "gamma", "inverse_gaussian", "negative_binomial(alpha)", "tweedie(power)"]
+
+
+def valid_links() -> list[str]:
+    """Names accepted by :func:`get_link`."""
+    return ["identity", "log", "logit", "probit", "cloglog", "inverse", "inverse_squared", "sqrt", "power(p)"]

@@ -1,0 +1,1 @@
+"""Solvers: IRLS for GLMs; gradient training for networks."""

@@ -1,0 +1,300 @@
+"""Iteratively reweighted least squares for GLMs (no hidden layer), in float64.
+
+The loop is plain Python so warnings and the progress bar work; each iteration is one weighted
+least-squares solve (:mod:`neuralglm.fit.linalg`) plus elementwise family/link maths from
+:mod:`neuralglm.family.derived`, jitted with the family and link as static arguments.
+
+Stopping rule: R's ``glm.fit`` criterion ``|dev − dev_old| / (|dev| + 0.1) < epsilon``, then
+at most ``polish_steps`` further Newton steps until every coefficient moved by less than
+``coef_tol`` standard errors. R's rule alone can leave coefficients ~0.1 SE from the optimum
+at n = 10⁶ (a deviance change of 1e-8·n corresponds to steps of √(1e-8·n) SE); the extra
+steps cost one weighted Gram each and, being quadratically convergent, usually number one.
+
+Large data start from a fit on an evenly spaced subsample (≥ 50,000 rows), which lands
+within a fraction of a standard error of the optimum, so the full-data Newton steps — the
+expensive part — are few. The optimum is unique, so this changes the cost, not the answer.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from dataclasses import dataclass
+from functools import partial
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pandas as pd
+
+from neuralglm.errors import ConvergenceWarning, DivergenceError, RankDeficientError, SeparationWarning
+from neuralglm.family import derived
+from neuralglm.family.family import Family, Gaussian
+from neuralglm.family.link import Identity, Link
+from neuralglm.fit import linalg
+from neuralglm.fit.info import FitInfo, Status
+
+SUBSAMPLE_ROWS = 50_000  # warm-start subsample size; ≥ 50k keeps it within a fraction of an SE
+SUBSAMPLE_MIN_N = 200_000  # below this a full-data start is cheap enough
+_MAX_HALVINGS = 30
+
+
+@dataclass(frozen=True)
+class IRLSControl:
+    """Options of :func:`fit_irls` (R's ``glm.control`` plus the polishing rule)."""
+
+    epsilon: float = 1e-8
+    max_iter: int = 100
+    coef_tol: float = 1e-9
+    polish_steps: int = 5
+    warm_start: bool = True
+
+
+@dataclass(frozen=True)
+class IRLSSolution:
+    """Result of :func:`fit_irls`: estimates, fitted values and the final WLS factor."""
+
+    coef: np.ndarray
+    eta: np.ndarray
+    mu: np.ndarray
+    factor: linalg.GramFactor
+    working_weights: np.ndarray
+    info: FitInfo
+
+
+@partial(jax.jit, static_argnums=(0, 1))
+def _working_quantities(family: Family, link: Link, y, eta, offset, weights):
+    mu = link.inverse(eta)
+    return derived.irls_weights(family, link, mu, weights), derived.working_response(link, eta, y, mu, offset)
+
+
+@partial(jax.jit, static_argnums=(0, 1))
+def _mean_and_deviance(family: Family, link: Link, y, eta, weights):
+    mu = link.inverse(eta)
+    return mu, derived.deviance(family, y, mu, weights)
+
+
+def _as_numpy(values) -> np.ndarray:
+    return np.asarray(values, dtype=np.float64)
+
+
+def _evaluate(family: Family, link: Link, y, eta, weights) -> tuple[np.ndarray, float, bool]:
+    """Mean, deviance, and whether both are valid for the family (R's validmu/valideta)."""
+    if not link.valid_eta(eta):
+        return np.full_like(eta, np.nan), np.inf, False
+    mu, dev = _mean_and_deviance(family, link, y, eta, weights)
+    mu = _as_numpy(mu)
+    dev = float(dev)
+    valid = bool(np.isfinite(dev) and family.mu_domain.contains(mu).all())
+    return mu, dev, valid
+
+
+def _converged(dev: float, dev_old: float, epsilon: float) -> bool:
+    return abs(dev - dev_old) / (abs(dev) + 0.1) < epsilon
+
+
+def _raise_aliased(aliased: dict[int, dict[int, float]], names: tuple[str, ...]) -> None:
+    parts = []
+    for j, relation in aliased.items():
+        if not relation:
+            parts.append(f"'{names[j]}' is all zeros (or zero weight)")
+            continue
+        terms = " + ".join(f"{c:.4g}·{names[k]}" for k, c in relation.items())
+        parts.append(f"'{names[j]}' ≈ {terms}")
+    raise RankDeficientError(
+        f"The design matrix is rank deficient: {len(aliased)} column(s) are linear combinations of earlier ones: "
+        + "; ".join(parts)
+        + ". Drop the aliased column(s) from the formula (or merge factor levels) and refit."
+    )
+
+
+def _subsample(n_obs: int) -> np.ndarray | None:
+    if n_obs < SUBSAMPLE_MIN_N:
+        return None
+    return np.arange(0, n_obs, n_obs // SUBSAMPLE_ROWS)
+
+
+def fit_irls(
+    X: np.ndarray,
+    y: np.ndarray,
+    weights: np.ndarray,
+    offset: np.ndarray,
+    family: Family,
+    link: Link,
+    *,
+    column_names: tuple[str, ...],
+    control: IRLSControl = IRLSControl(),
+    start: np.ndarray | None = None,
+    check_rank: bool = True,
+    progress: bool | None = None,
+) -> IRLSSolution:
+    """Maximum-likelihood fit of a GLM by IRLS (Fisher scoring), float64.
+
+    Parameters
+    ----------
+    X : (n_obs, n_coef) design matrix.
+    y, weights, offset : (n_obs,) response, total weights (prior × frequency), offset.
+    family, link : the model.
+    column_names : names of the columns of ``X`` (for error messages).
+    control : stopping rule and iteration limits.
+    start : optional starting coefficients.
+
+    Returns
+    -------
+    IRLSSolution
+
+    Raises
+    ------
+    RankDeficientError
+        if columns of ``X`` are aliased.
+    DivergenceError
+        if no valid coefficients can be found (non-finite deviance after step halving).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from neuralglm.family import Poisson
+    >>> from neuralglm.family.link import Log
+    >>> X = np.column_stack([np.ones(4), [0.0, 1.0, 2.0, 3.0]])
+    >>> y = np.array([1.0, 2.0, 4.0, 9.0])
+    >>> sol = fit_irls(X, y, np.ones(4), np.zeros(4), Poisson(), Log(), column_names=("Intercept", "x"))
+    >>> bool(sol.info.converged)
+    True
+    """
+    started = time.perf_counter()
+    with jax.enable_x64(True):
+        if check_rank:
+            aliased = linalg.aliased_columns(X, weights)
+            if aliased:
+                _raise_aliased(aliased, column_names)
+        if isinstance(family, Gaussian) and isinstance(link, Identity):
+            return _closed_form(X, y, weights, offset, family, link, started)
+        if start is None and control.warm_start:
+            start = _warm_start(X, y, weights, offset, family, link, column_names, control)
+        return _iterate(X, y, weights, offset, family, link, control, start, progress, started)
+
+
+def _closed_form(X, y, weights, offset, family, link, started) -> IRLSSolution:
+    coef, factor = linalg.solve_weighted_least_squares(X, weights, y - offset)
+    eta = X @ coef + offset
+    mu, dev, _ = _evaluate(family, link, y, eta, weights)
+    history = pd.DataFrame({"iteration": [1], "deviance": [dev], "seconds": [time.perf_counter() - started]})
+    info = FitInfo(True, 1, Status.CLOSED_FORM, "closed_form", history=history, seconds=time.perf_counter() - started)
+    return IRLSSolution(coef, eta, mu, factor, weights.copy(), info)
+
+
+def _warm_start(X, y, weights, offset, family, link, column_names, control) -> np.ndarray | None:
+    rows = _subsample(X.shape[0])
+    if rows is None:
+        return None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            sub = _iterate(
+                np.ascontiguousarray(X[rows]),
+                y[rows],
+                weights[rows],
+                offset[rows],
+                family,
+                link,
+                IRLSControl(epsilon=1e-6, max_iter=25, polish_steps=0),
+                None,
+                False,
+                time.perf_counter(),
+            )
+    except (np.linalg.LinAlgError, DivergenceError, RankDeficientError, FloatingPointError):
+        return None
+    return sub.coef if np.isfinite(sub.coef).all() else None
+
+
+def _iterate(X, y, weights, offset, family, link, control, start, progress, started) -> IRLSSolution:
+    from tqdm.auto import tqdm
+
+    if start is None:
+        mu = _as_numpy(family.starting_mu(y, weights))
+        eta = _as_numpy(link(mu)) + 0.0
+        dev_old = float(derived.deviance(family, y, mu, weights))
+        coef_old = None
+    else:
+        coef_old = np.asarray(start, dtype=np.float64)
+        eta = X @ coef_old + offset
+        mu, dev_old, valid = _evaluate(family, link, y, eta, weights)
+        if not valid:
+            raise DivergenceError("The starting coefficients give an invalid mean or a non-finite deviance; supply other start values.")
+    records = []
+    converged = False
+    polishing = 0
+    coef = coef_old
+    factor: linalg.GramFactor | None = None
+    w = np.asarray(weights)
+    bar = tqdm(total=control.max_iter, desc="IRLS", disable=None if progress is None else not progress, leave=False)
+    try:
+        for iteration in range(1, control.max_iter + 1):
+            w_j, z_j = _working_quantities(family, link, y, eta, offset, weights)
+            w = _as_numpy(w_j)
+            coef_new, factor = linalg.solve_weighted_least_squares(X, w, _as_numpy(z_j))
+            eta_new = X @ coef_new + offset
+            mu_new, dev, valid = _evaluate(family, link, y, eta_new, weights)
+            halvings = 0
+            while not valid:
+                if coef_old is None or halvings >= _MAX_HALVINGS:
+                    raise DivergenceError(
+                        f"IRLS found no valid coefficients (iteration {iteration}): the {link} link gives means outside "
+                        f"the {family} family's range or a non-finite deviance. Try the family's default link "
+                        f"('{family.default_link}'), supply start values, or check the data for extreme values."
+                    )
+                halvings += 1
+                coef_new = (coef_new + coef_old) / 2.0
+                eta_new = X @ coef_new + offset
+                mu_new, dev, valid = _evaluate(family, link, y, eta_new, weights)
+            step = np.abs(coef_new - coef_old) if coef_old is not None else np.full_like(coef_new, np.inf)
+            records.append((iteration, dev, halvings, float(np.max(step)), time.perf_counter() - started))
+            coef, eta, mu = coef_new, eta_new, mu_new
+            bar.update(1)
+            bar.set_postfix(deviance=f"{dev:.6g}")
+            if _converged(dev, dev_old, control.epsilon):
+                standard_units = step / np.sqrt(np.maximum(factor.inverse_diagonal(), 1e-300))
+                if np.max(standard_units) < control.coef_tol or polishing >= control.polish_steps:
+                    converged = True
+                    break
+                polishing += 1
+            dev_old, coef_old = dev, coef
+    finally:
+        bar.close()
+    assert coef is not None and factor is not None
+    history = pd.DataFrame(records, columns=["iteration", "deviance", "step_halvings", "max_coef_change", "seconds"])
+    status = Status.CONVERGED if converged else Status.MAX_ITER
+    if family.name == "binomial":
+        boundary = (mu < 10 * 2.220446049250313e-16) | (mu > 1 - 10 * 2.220446049250313e-16)
+        if boundary.any():
+            status = Status.SEPARATION
+            warnings.warn(
+                f"{Status.SEPARATION.value} ({int(boundary.sum()):,} of {len(mu):,} fitted probabilities are 0 or 1.)",
+                SeparationWarning,
+                stacklevel=4,
+            )
+    if not converged:
+        warnings.warn(
+            f"IRLS did not converge in {control.max_iter} iterations (last relative deviance change "
+            f"{abs(dev - dev_old) / (abs(dev) + 0.1):.2e}); {Status.MAX_ITER.value}",
+            ConvergenceWarning,
+            stacklevel=4,
+        )
+    info = FitInfo(converged, len(records), status, "irls", history=history, seconds=time.perf_counter() - started)
+    return IRLSSolution(coef, eta, mu, factor, w, info)
+
+
+def null_deviance(y, weights, offset, family: Family, link: Link, has_intercept: bool) -> float:
+    """Deviance of the model with only the intercept (and the offset), as R's ``glm.fit`` reports it."""
+    with jax.enable_x64(True):
+        if not has_intercept:
+            mu = _as_numpy(link.inverse(offset))
+            return float(derived.deviance(family, y, mu, weights))
+        if not np.any(offset):
+            mean = np.sum(weights * y) / np.sum(weights)
+            return float(derived.deviance(family, y, np.full_like(y, mean), weights))
+        ones = np.ones((len(y), 1))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            solution = fit_irls(ones, y, weights, offset, family, link, column_names=("Intercept",), check_rank=False, progress=False)
+        return float(derived.deviance(family, y, solution.mu, weights))

@@ -1,0 +1,1 @@
+"""Inference on fitted GLMs: covariances, Wald tests, intervals, analysis of deviance."""

@@ -1,0 +1,85 @@
+"""Wald tables, confidence intervals and likelihood-ratio (analysis of deviance) tests."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from neuralglm.errors import SpecificationError
+
+
+def wald_table(coef: pd.Series, std_errors: pd.Series, df_resid: float | None, level: float = 0.95) -> pd.DataFrame:
+    """Estimate, standard error, z or t value, two-sided p-value and Wald interval.
+
+    ``df_resid=None`` uses the normal distribution (dispersion known); a number uses Student's t
+    with that many degrees of freedom (dispersion estimated), as R's ``summary.glm`` does.
+    """
+    if not 0 < level < 1:
+        raise SpecificationError(f"level must be in (0, 1); got {level!r}.")
+    statistic = coef / std_errors
+    if df_resid is None:
+        p_value = 2.0 * stats.norm.sf(np.abs(statistic))
+        critical = stats.norm.ppf(0.5 + level / 2.0)
+        name = "z_value"
+    else:
+        p_value = 2.0 * stats.t.sf(np.abs(statistic), df_resid)
+        critical = stats.t.ppf(0.5 + level / 2.0, df_resid)
+        name = "t_value"
+    low, high = (1.0 - level) / 2.0, (1.0 + level) / 2.0
+    return pd.DataFrame(
+        {
+            "estimate": coef,
+            "std_error": std_errors,
+            name: statistic,
+            "p_value": p_value,
+            f"ci_lower ({low:.3g})": coef - critical * std_errors,
+            f"ci_upper ({high:.3g})": coef + critical * std_errors,
+        }
+    )
+
+
+def anova(*fits, test: str | None = None) -> pd.DataFrame:
+    """Analysis of deviance for nested GLMs, smallest first (R's ``anova(fit1, fit2, ...)``).
+
+    Each row after the first compares a model with the one before it. With the dispersion
+    known (Poisson, binomial, negative binomial) the deviance difference is referred to χ²;
+    with it estimated, F = (ΔD/Δdf)/φ̂ with φ̂ the largest model's Pearson dispersion, on
+    (Δdf, df_resid of the largest model) degrees of freedom, as R's ``anova(..., test="F")``.
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd, neuralglm as ng
+    >>> rng = np.random.default_rng(0)
+    >>> df = pd.DataFrame({"x": rng.normal(size=200), "z": rng.normal(size=200)})
+    >>> df["y"] = rng.poisson(np.exp(0.3 + 0.5 * df["x"]))
+    >>> table = ng.anova(ng.glm("y ~ x", df, family="poisson"), ng.glm("y ~ x + z", df, family="poisson"))
+    >>> list(table.columns)
+    ['df_resid', 'deviance', 'df', 'deviance_change', 'statistic', 'p_value']
+    """
+    if len(fits) < 2:
+        raise SpecificationError("anova() compares at least two fitted models, smallest first.")
+    for small, big in zip(fits, fits[1:], strict=False):
+        if small.df_resid < big.df_resid:
+            raise SpecificationError("Pass the models from the smallest (most residual df) to the largest.")
+        if small.n_obs != big.n_obs or str(small.family) != str(big.family):
+            raise SpecificationError("anova() needs models fitted to the same rows with the same family.")
+    largest = fits[-1]
+    estimated = largest.family.fixed_dispersion is None
+    test = test or ("F" if estimated else "Chisq")
+    if test not in ("F", "Chisq"):
+        raise SpecificationError(f"test must be 'F' or 'Chisq'; got {test!r}.")
+    rows = [dict(df_resid=fits[0].df_resid, deviance=fits[0].deviance, df=np.nan, deviance_change=np.nan, statistic=np.nan, p_value=np.nan)]
+    for small, big in zip(fits, fits[1:], strict=False):
+        df = small.df_resid - big.df_resid
+        change = small.deviance - big.deviance
+        if test == "F":
+            statistic = change / df / largest.dispersion
+            p_value = stats.f.sf(statistic, df, largest.df_resid)
+        else:
+            statistic = change / largest.dispersion
+            p_value = stats.chi2.sf(statistic, df)
+        rows.append(dict(df_resid=big.df_resid, deviance=big.deviance, df=df, deviance_change=change, statistic=statistic, p_value=p_value))
+    table = pd.DataFrame(rows, index=[f"model {i + 1}" for i in range(len(fits))])
+    table.attrs["test"] = test
+    return table

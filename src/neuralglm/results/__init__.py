@@ -1,0 +1,1 @@
+"""Fitted-model values, summaries and serialization."""

@@ -1,0 +1,110 @@
+"""R-style summaries of fitted models: text, HTML (notebooks) and DataFrames."""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+
+def format_p_value(p: float) -> str:
+    """p-values as R prints them: ``<1e-16`` below machine precision, else 3–4 significant digits."""
+    if not np.isfinite(p):
+        return "NaN"
+    if p < 1e-16:
+        return "<1e-16"
+    if p < 1e-4:
+        return f"{p:.1e}"
+    return f"{p:.4f}"
+
+
+@dataclass(frozen=True)
+class Summary:
+    """A printable summary. ``str()`` gives the text, ``_repr_html_`` the notebook table.
+
+    Attributes
+    ----------
+    header : list of header lines.
+    coefficients : DataFrame of estimates, std errors, statistics, p-values, intervals.
+    footer : list of footer lines.
+    """
+
+    header: tuple[str, ...]
+    coefficients: pd.DataFrame
+    footer: tuple[str, ...]
+
+    @classmethod
+    def from_fit(cls, fit, level: float = 0.95) -> Summary:
+        """Build the summary of a :class:`~neuralglm.results.result.FitResult`."""
+        info = fit.info
+        if info.solver == "closed_form":
+            solver = "closed form (least squares)"
+        else:
+            solver = f"{info.solver.upper()}, {info.n_iter} iterations, {'converged' if info.converged else 'NOT converged'}"
+        title = "Linear model" if fit._is_linear_model else "Generalized linear model"
+        header = [f"{title} · {fit.family}(link={fit.link}) · {solver}"]
+        formula_line = f"Formula: {fit.formula}" if fit.formula else "Design: arrays"
+        if fit.design.offset_source.any:
+            formula_line += f"   Offset: {fit.design.offset_source.describe()}"
+        header.append(formula_line)
+        dispersion = {"fixed": f"{fit.dispersion:g} (fixed)", "pearson": f"{fit.dispersion:.6g} (Pearson)", "user": f"{fit.dispersion:g} (given)"}[
+            fit.dispersion_method
+        ]
+        header.append(f"Observations: {fit.n_obs:,.0f}   Df residual: {fit.df_resid:,.0f}   Dispersion: {dispersion}   Covariance: {fit.cov_type}")
+        if info.status.name not in ("CONVERGED", "CLOSED_FORM"):
+            header.append(f"Warning: {info.message}")
+        table = fit.coef_table(level)
+        footer = []
+        if fit._is_linear_model:
+            sigma = np.sqrt(fit.dispersion)
+            footer.append(f"Residual standard error: {sigma:.6g} on {fit.df_resid:,.0f} df")
+            f_stat = fit.f_statistic
+            if f_stat is not None:
+                p = stats.f.sf(f_stat[0], f_stat[1], f_stat[2])
+                footer.append(
+                    f"R²: {fit.r_squared:.4f} · Adjusted R²: {fit.adj_r_squared:.4f} · "
+                    f"F: {f_stat[0]:.4g} on {f_stat[1]} and {f_stat[2]:,.0f} df, p {format_p_value(p)}"
+                )
+        footer.append(f"Deviance {fit.deviance:,.6g} on {fit.df_resid:,.0f} df · Null deviance {fit.null_deviance:,.6g} on {fit.df_null:,.0f} df")
+        footer.append(f"Log-likelihood {fit.loglik:,.6g} · AIC {fit.aic:,.6g} · BIC {fit.bic:,.6g}")
+        return cls(tuple(header), table, tuple(footer))
+
+    def _table_text(self) -> str:
+        table = self.coefficients
+        shown = pd.DataFrame(index=table.index)
+        statistic = table.columns[2]
+        shown["estimate"] = table["estimate"].map(lambda v: f"{v:.6g}")
+        shown["std_error"] = table["std_error"].map(lambda v: f"{v:.4g}")
+        shown[statistic] = table[statistic].map(lambda v: f"{v:.3f}")
+        shown["p_value"] = table["p_value"].map(format_p_value)
+        low, high = table.columns[4], table.columns[5]
+        shown[low.split(" ")[1].strip("()")] = table[low].map(lambda v: f"{v:.5g}")
+        shown[high.split(" ")[1].strip("()")] = table[high].map(lambda v: f"{v:.5g}")
+        shown["signif"] = table["p_value"].map(_stars)
+        return shown.to_string()
+
+    def __str__(self) -> str:
+        lines = list(self.header) + ["", self._table_text(), "---", "Signif. codes: 0 '***' 0.001 '**' 0.01 '*' 0.05 '.' 0.1 ' ' 1", ""]
+        lines += list(self.footer)
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return str(self)
+
+    def _repr_html_(self) -> str:
+        head = "".join(f"<div>{html.escape(line)}</div>" for line in self.header)
+        foot = "".join(f"<div>{html.escape(line)}</div>" for line in self.footer)
+        table = self.coefficients.to_html(float_format=lambda v: f"{v:.6g}", classes="neuralglm-summary")
+        return f"<div class='neuralglm'>{head}{table}{foot}</div>"
+
+
+def _stars(p: float) -> str:
+    if not np.isfinite(p):
+        return ""
+    for threshold, mark in ((0.001, "***"), (0.01, "**"), (0.05, "*"), (0.1, ".")):
+        if p < threshold:
+            return mark
+    return ""

@@ -1,0 +1,28 @@
+"""Strict settings for the whole suite (DESIGN.md §7, §9).
+
+- ``jax_numpy_rank_promotion="raise"``: silent broadcasting such as ``(n,) + (n, 1)`` fails.
+- Global x64 stays OFF: the library must manage float64 itself, and tests check it does.
+- Hypothesis profiles: "ci" (25 examples, no deadline; the default) and "dev" (more examples).
+"""
+
+from __future__ import annotations
+
+import os
+
+import jax
+import matplotlib
+import pytest
+from hypothesis import settings
+
+matplotlib.use("Agg")
+jax.config.update("jax_numpy_rank_promotion", "raise")
+
+settings.register_profile("ci", max_examples=25, deadline=None, derandomize=True)
+settings.register_profile("dev", max_examples=200, deadline=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+@pytest.fixture(params=[0, 1])
+def seed(request) -> int:
+    """Seeds for simulated data; every random thing in the suite takes one."""
+    return request.param

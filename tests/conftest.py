@@ -8,11 +8,15 @@
 from __future__ import annotations
 
 import os
+import sys
 
 import jax
 import matplotlib
 import pytest
 from hypothesis import settings
+
+# Test modules import shared helpers as `from helpers import ...` (importlib import mode).
+sys.path.insert(0, os.path.dirname(__file__))
 
 matplotlib.use("Agg")
 jax.config.update("jax_numpy_rank_promotion", "raise")

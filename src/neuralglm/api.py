@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-
 from neuralglm.data.design import Design, design_from_arrays, make_design
+from neuralglm.errors import SpecificationError
 from neuralglm.family.family import Family
 from neuralglm.family.link import Link
 from neuralglm.family.registry import get_family, get_link
 from neuralglm.fit.irls import IRLSControl, fit_irls
 from neuralglm.inference.covariance import COV_TYPES
 from neuralglm.results.result import FitResult, make_result
-from neuralglm.errors import SpecificationError
 
 
 def glm(
@@ -65,7 +64,9 @@ def glm(
     """
     family_obj = get_family(family)
     link_obj = get_link(link, family_obj)
-    design = make_design(formula, data, family_obj, offset=offset, exposure=exposure, weights=weights, freq_weights=freq_weights, missing=missing)
+    design = make_design(
+        formula, data, family_obj, offset=offset, exposure=exposure, weights=weights, freq_weights=freq_weights, missing=missing
+    )
     return _fit_design(design, family_obj, link_obj, dispersion, cov_type, IRLSControl(epsilon=epsilon, max_iter=max_iter), progress)
 
 
@@ -98,7 +99,9 @@ def glm_fit(
     """
     family_obj = get_family(family)
     link_obj = get_link(link, family_obj)
-    design = design_from_arrays(X, y, column_names=column_names, weights=weights, freq_weights=freq_weights, offset=offset, family=family_obj)
+    design = design_from_arrays(
+        X, y, column_names=column_names, weights=weights, freq_weights=freq_weights, offset=offset, family=family_obj
+    )
     return _fit_design(design, family_obj, link_obj, dispersion, cov_type, IRLSControl(epsilon=epsilon, max_iter=max_iter), progress)
 
 

@@ -72,6 +72,7 @@ class Design:
     row_labels: np.ndarray
     offset_source: OffsetSource = field(default_factory=OffsetSource)
     spec: Any = None
+    has_intercept: bool = True
 
     @property
     def n_obs(self) -> int:
@@ -80,10 +81,6 @@ class Design:
     @property
     def n_coef(self) -> int:
         return int(self.X.shape[1])
-
-    @property
-    def has_intercept(self) -> bool:
-        return "Intercept" in self.column_names
 
     @property
     def total_weights(self) -> np.ndarray:
@@ -115,7 +112,7 @@ def _required_rhs_variables(rhs: str) -> set[str]:
     import formulaic
 
     try:
-        return {str(v) for v in formulaic.Formula(rhs).required_variables}
+        return {str(v) for v in formulaic.Formula(rhs).required_variables  # pyright: ignore[reportAbstractUsage]}
     except Exception as error:  # formulaic raises several parser errors
         raise DataError(f"Cannot parse the formula's right-hand side {rhs!r}: {error}") from None
 
@@ -133,7 +130,7 @@ def _response(lhs: str, data: pd.DataFrame, family: Family) -> tuple[pd.Series, 
         return data[lhs], None, [lhs]
     import formulaic
 
-    variables = [str(v) for v in formulaic.Formula(f"{lhs} ~ 1").required_variables]
+    variables = [str(v) for v in formulaic.Formula(f"{lhs} ~ 1").required_variables]  # pyright: ignore[reportAbstractUsage]
     validate.check_columns_exist(variables, data, "the formula's response")
     values = formulaic.model_matrix(f"{lhs} ~ 1", data, na_action="ignore").lhs
     if values.shape[1] != 1:
@@ -272,6 +269,7 @@ def make_design(
         row_labels=labels,
         offset_source=offset_source,
         spec=matrix.model_spec,
+        has_intercept="Intercept" in matrix.columns,
     )
 
 
@@ -312,6 +310,8 @@ def design_from_arrays(X, y, *, column_names=None, weights=None, freq_weights=No
         formula="",
         row_labels=labels,
         offset_source=OffsetSource(offset_array=offset is not None),
+        # As R's glm.fit(intercept=TRUE): a column of ones is the intercept of the null model.
+        has_intercept=bool(np.any(np.all(X[: min(n_obs, 1000)] == 1.0, axis=0))) and bool(np.any(np.all(X == 1.0, axis=0))),
     )
 
 

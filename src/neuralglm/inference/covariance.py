@@ -17,7 +17,6 @@ from __future__ import annotations
 from functools import partial
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from neuralglm.errors import SpecificationError

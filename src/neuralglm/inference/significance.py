@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pandas as pd
 from scipy import stats
@@ -59,7 +61,7 @@ def anova(*fits, test: str | None = None) -> pd.DataFrame:
     """
     if len(fits) < 2:
         raise SpecificationError("anova() compares at least two fitted models, smallest first.")
-    for small, big in zip(fits, fits[1:], strict=False):
+    for small, big in itertools.pairwise(fits):
         if small.df_resid < big.df_resid:
             raise SpecificationError("Pass the models from the smallest (most residual df) to the largest.")
         if small.n_obs != big.n_obs or str(small.family) != str(big.family):
@@ -70,7 +72,7 @@ def anova(*fits, test: str | None = None) -> pd.DataFrame:
     if test not in ("F", "Chisq"):
         raise SpecificationError(f"test must be 'F' or 'Chisq'; got {test!r}.")
     rows = [dict(df_resid=fits[0].df_resid, deviance=fits[0].deviance, df=np.nan, deviance_change=np.nan, statistic=np.nan, p_value=np.nan)]
-    for small, big in zip(fits, fits[1:], strict=False):
+    for small, big in itertools.pairwise(fits):
         df = small.df_resid - big.df_resid
         change = small.deviance - big.deviance
         if test == "F":

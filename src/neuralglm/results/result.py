@@ -157,7 +157,9 @@ class FitResult:
         return Summary.from_fit(self, level)
 
     def __repr__(self) -> str:
-        return f"<FitResult {self.family}(link={self.link}) · {self.formula or 'arrays'} · n_obs={self.n_obs:g}, deviance={self.deviance:.6g}>"
+        return (
+            f"<FitResult {self.family}(link={self.link}) · {self.formula or 'arrays'} · n_obs={self.n_obs:g}, deviance={self.deviance:.6g}>"
+        )
 
 
 def make_result(

@@ -50,10 +50,14 @@ class Summary:
         if fit.design.offset_source.any:
             formula_line += f"   Offset: {fit.design.offset_source.describe()}"
         header.append(formula_line)
-        dispersion = {"fixed": f"{fit.dispersion:g} (fixed)", "pearson": f"{fit.dispersion:.6g} (Pearson)", "user": f"{fit.dispersion:g} (given)"}[
-            fit.dispersion_method
-        ]
-        header.append(f"Observations: {fit.n_obs:,.0f}   Df residual: {fit.df_resid:,.0f}   Dispersion: {dispersion}   Covariance: {fit.cov_type}")
+        dispersion = {
+            "fixed": f"{fit.dispersion:g} (fixed)",
+            "pearson": f"{fit.dispersion:.6g} (Pearson)",
+            "user": f"{fit.dispersion:g} (given)",
+        }[fit.dispersion_method]
+        header.append(
+            f"Observations: {fit.n_obs:,.0f}   Df residual: {fit.df_resid:,.0f}   Dispersion: {dispersion}   Covariance: {fit.cov_type}"
+        )
         if info.status.name not in ("CONVERGED", "CLOSED_FORM"):
             header.append(f"Warning: {info.message}")
         table = fit.coef_table(level)
@@ -68,7 +72,9 @@ class Summary:
                     f"R²: {fit.r_squared:.4f} · Adjusted R²: {fit.adj_r_squared:.4f} · "
                     f"F: {f_stat[0]:.4g} on {f_stat[1]} and {f_stat[2]:,.0f} df, p {format_p_value(p)}"
                 )
-        footer.append(f"Deviance {fit.deviance:,.6g} on {fit.df_resid:,.0f} df · Null deviance {fit.null_deviance:,.6g} on {fit.df_null:,.0f} df")
+        footer.append(
+            f"Deviance {fit.deviance:,.6g} on {fit.df_resid:,.0f} df · Null deviance {fit.null_deviance:,.6g} on {fit.df_null:,.0f} df"
+        )
         footer.append(f"Log-likelihood {fit.loglik:,.6g} · AIC {fit.aic:,.6g} · BIC {fit.bic:,.6g}")
         return cls(tuple(header), table, tuple(footer))
 
@@ -87,7 +93,7 @@ class Summary:
         return shown.to_string()
 
     def __str__(self) -> str:
-        lines = list(self.header) + ["", self._table_text(), "---", "Signif. codes: 0 '***' 0.001 '**' 0.01 '*' 0.05 '.' 0.1 ' ' 1", ""]
+        lines = [*list(self.header), "", self._table_text(), "---", "Signif. codes: 0 '***' 0.001 '**' 0.01 '*' 0.05 '.' 0.1 ' ' 1", ""]
         lines += list(self.footer)
         return "\n".join(lines)
 

@@ -112,7 +112,7 @@ def _required_rhs_variables(rhs: str) -> set[str]:
     import formulaic
 
     try:
-        return {str(v) for v in formulaic.Formula(rhs).required_variables  # pyright: ignore[reportAbstractUsage]}
+        return {str(v) for v in formulaic.Formula(rhs).required_variables}  # pyright: ignore[reportAbstractUsage]
     except Exception as error:  # formulaic raises several parser errors
         raise DataError(f"Cannot parse the formula's right-hand side {rhs!r}: {error}") from None
 

@@ -12,17 +12,21 @@ from neuralglm.api import glm as glm, glm_fit as glm_fit
 from neuralglm.family import family as families, link as links
 from neuralglm.family.registry import get_family as get_family, get_link as get_link
 from neuralglm.inference.significance import anova as anova
+from neuralglm.network import fit as fit
+from neuralglm.results.network import NetworkResult as NetworkResult
 from neuralglm.results.result import FitResult as FitResult
 
 __version__ = "0.1.0"
 
 __all__ = [
     "FitResult",
+    "NetworkResult",
     "__version__",
     "anova",
     "datasets",
     "errors",
     "families",
+    "fit",
     "get_family",
     "get_link",
     "glm",

@@ -15,7 +15,7 @@ def hidden_features(params: Params, arch: Architecture, X: jax.Array) -> jax.Arr
     """
     h = X
     for layer, activation in zip(params[:-1], arch.activation_functions(), strict=True):
-        h = activation(h @ layer.weight + layer.bias)
+        h = activation(h @ layer.weight + layer.bias[None, :])
     return h
 
 

@@ -1,0 +1,64 @@
+"""Architecture, parameters, input scaling: the static pieces of a network."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from jax.flatten_util import ravel_pytree
+
+from neuralglm.errors import SpecificationError
+from neuralglm.model import Architecture, init_params, linear_predictor
+from neuralglm.model.inputs import fit_scaling
+from neuralglm.model.params import param_names
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"hidden": (4, 0)}, "'hidden' parameter of fit must be a tuple of integers ≥ 1"),
+        ({"hidden": (2.5,)}, "'hidden' parameter"),
+        ({"hidden": (3,), "activation": "swish"}, "'activation' parameter of fit must be one of .*Got 'swish'"),
+        ({"hidden": (3, 3), "activation": ["relu"]}, "one activation per hidden layer \\(2\\); got 1"),
+        ({"hidden": (3,), "activation": 3}, "must be a name or a callable"),
+    ],
+)
+def test_architecture_is_validated(kwargs, match):
+    with pytest.raises(SpecificationError, match=match):
+        Architecture(**kwargs)
+
+
+def test_architecture_is_hashable_and_counts_parameters():
+    arch = Architecture(hidden=(5, 3), activation=["tanh", jnp.sin])
+    assert hash(arch) == hash(Architecture(hidden=(5, 3), activation=("tanh", jnp.sin)))
+    assert arch.describe(4) == "4 → 5 (tanh) → 3 (sin) → 1"
+    params = init_params(arch, 4, seed=0)
+    flat, _ = ravel_pytree(params)
+    # The closed-form count against the size of the actual pytree.
+    assert arch.n_params(4) == flat.size == len(param_names(arch, ("a", "b", "c", "d")))
+    assert Architecture().n_params(4, output_bias=False) == 4
+
+
+def test_init_starts_at_the_null_model_and_respects_the_glorot_bound():
+    arch = Architecture(hidden=(6, 4))
+    params = init_params(arch, 3, seed=1, output_bias=0.25)
+    for layer, (fan_in, fan_out) in zip(params[:-1], [(3, 6), (6, 4)], strict=True):
+        assert np.all(np.abs(np.asarray(layer.weight)) <= np.sqrt(6 / (fan_in + fan_out)))
+    X = jax.random.normal(jax.random.key(0), (10, 3))
+    offset = jnp.linspace(-1, 1, 10)
+    # Zero output weights: eta is the null model's intercept plus the offset, whatever X is.
+    np.testing.assert_allclose(np.asarray(linear_predictor(params, arch, X, offset)), 0.25 + np.asarray(offset), rtol=1e-6)
+    again = init_params(arch, 3, seed=1, output_bias=0.25)
+    assert all(np.array_equal(a, b) for a, b in zip(jax.tree.leaves(params), jax.tree.leaves(again), strict=True))
+
+
+def test_scaling_standardizes_numeric_columns_and_keeps_dummies():
+    rng = np.random.default_rng(0)
+    X = np.column_stack([np.ones(50), rng.integers(0, 2, 50), rng.normal(3, 2, 50), np.full(50, 7.0)])
+    scaling = fit_scaling(X, ("Intercept", "C(g)[T.b]", "age", "constant"))
+    Z = scaling.transform(X)
+    assert scaling.names == ("C(g)[T.b]", "age", "constant")
+    np.testing.assert_array_equal(Z[:, 0], X[:, 1])  # 0/1 columns untouched
+    np.testing.assert_allclose([Z[:, 1].mean(), Z[:, 1].std()], [0.0, 1.0], atol=1e-12)  # NumPy's own mean/std as reference
+    np.testing.assert_array_equal(Z[:, 2], 0.0)  # a constant column is centred, never divided by zero

@@ -299,7 +299,6 @@ class Tweedie(Family):
 
     power: float = 1.5
     name: ClassVar[str] = "tweedie"
-    mu_domain: ClassVar[Interval] = POSITIVE
     default_link: ClassVar[str] = "log"
 
     def __post_init__(self):
@@ -311,6 +310,11 @@ class Tweedie(Family):
         if self.power <= 0:
             return REAL
         return NON_NEGATIVE if self.power < 2 else POSITIVE
+
+    @property
+    def mu_domain(self) -> Interval:  # type: ignore[override]
+        # power 0 is the Gaussian (any real mean); every other power needs mu > 0 (Jørgensen 1997, §4.1).
+        return REAL if self.power == 0 else POSITIVE
 
     @property
     def fixed_dispersion(self) -> float | None:  # type: ignore[override]
@@ -346,7 +350,10 @@ class Tweedie(Family):
         return special.loglik_obs(y, mu, dispersion, weights)
 
     def starting_mu(self, y, weights):
-        return y + 0.1 if self.power < 2 else y
+        # statsmodels' (y + ȳ)/2 rather than statmod's y + 0.1·(y == 0): with many zeros the
+        # latter gives the zeros huge working weights (1 / 0.1^power), and the first identity-link
+        # step then predicts negative means with no previous coefficients to halve back to.
+        return (y + jnp.sum(weights * y) / jnp.sum(weights)) / 2.0
 
     def __str__(self) -> str:
         return f"tweedie({self.power:g})"

@@ -30,3 +30,12 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 def seed(request) -> int:
     """Seeds for simulated data; every random thing in the suite takes one."""
     return request.param
+
+
+@pytest.fixture(autouse=True)
+def _close_figures():
+    """Close figures after each test: matplotlib warns past 20 open figures, and warnings are errors."""
+    yield
+    import matplotlib.pyplot as plt
+
+    plt.close("all")

@@ -202,7 +202,8 @@ def make_design(
     checked[lhs if failures is None else response_columns[0]] = response
     if failures is not None:
         checked[response_columns[1]] = failures
-    checked.update({f"{name} ('{sources[name]}')": values for name, values in extras.items()})
+    # Arrays are named by their argument ('weights'), columns by argument and column ("weights ('w')").
+    checked.update({name if sources[name] == name else f"{name} ('{sources[name]}')": values for name, values in extras.items()})
     keep = validate.find_missing(checked, labels, missing)
     if not keep.all():
         frame = frame.loc[keep]
@@ -292,8 +293,9 @@ def design_from_arrays(X, y, *, column_names=None, weights=None, freq_weights=No
     checked: dict[str, Any] = {"y": y_values, **extras}
     validate.find_missing(checked, labels, "raise")
     if not np.isfinite(X).all():
-        bad_columns = [names[j] for j in np.flatnonzero(~np.isfinite(X).all(axis=0))]
-        raise DataError(f"X has missing or infinite values in columns {bad_columns}. Fix or drop those rows.")
+        finite = np.isfinite(X)
+        bad_columns = [f"'{names[j]}' has {validate.describe_rows(labels, ~finite[:, j])}" for j in np.flatnonzero(~finite.all(axis=0))]
+        raise DataError(f"X has missing or infinite values: {'; '.join(bad_columns)}. Fix or drop those rows.")
     prior = extras.get("weights", np.ones(n_obs))
     validate.check_weights(prior, labels, "weights")
     if "freq_weights" in extras:
@@ -328,7 +330,8 @@ def model_matrix_for(design: Design, new_data, *, offset=None, exposure=None) ->
     variables = sorted(str(v) for v in design.spec.required_variables)
     validate.check_columns_exist(variables, frame, "new data")
     labels = frame.index.to_numpy()
-    validate.find_missing({name: frame[name] for name in variables}, labels, "raise")
+    no_drop = "Predictions need complete rows: fix, impute or drop those rows of the new data."
+    validate.find_missing({name: frame[name] for name in variables}, labels, "raise", hint=no_drop)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error")
@@ -355,7 +358,7 @@ def model_matrix_for(design: Design, new_data, *, offset=None, exposure=None) ->
                 raise DataError(f"This model was fitted with an {kind} array: pass {kind}= for the new data too.")
             continue
         values, label = validate.as_column(value, frame, n_rows, kind)
-        validate.find_missing({label: values}, labels, "raise")
+        validate.find_missing({label: values}, labels, "raise", hint=no_drop)
         if kind == "exposure":
             validate.check_exposure(values, labels, label)
             values = np.log(values)

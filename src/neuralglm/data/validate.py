@@ -52,8 +52,15 @@ def non_finite_mask(values: pd.Series | np.ndarray) -> np.ndarray:
     return mask
 
 
-def find_missing(columns: dict[str, pd.Series | np.ndarray], labels: Sequence, missing: str) -> np.ndarray:
-    """Rows to keep. Raise on NaN/inf (``missing="raise"``) or drop them with a warning."""
+_DROP_HINT = "Fix or impute them, or pass missing='drop' to drop those rows (as R's na.omit does)."
+
+
+def find_missing(columns: dict[str, pd.Series | np.ndarray], labels: Sequence, missing: str, *, hint: str = _DROP_HINT) -> np.ndarray:
+    """Rows to keep. Raise on NaN/inf (``missing="raise"``) or drop them with a warning.
+
+    ``hint`` is the advice that ends the error message (where ``missing='drop'`` is no option,
+    e.g. for new data in ``predict``, the caller says what to do instead).
+    """
     if missing not in ("raise", "drop"):
         raise DataError(f"missing must be 'raise' or 'drop'; got {missing!r}.")
     n_rows = len(labels)
@@ -70,7 +77,8 @@ def find_missing(columns: dict[str, pd.Series | np.ndarray], labels: Sequence, m
         raise DataError(
             "Missing or infinite values in the columns the model uses: "
             + "; ".join(problems)
-            + ". Fix or impute them, or pass missing='drop' to drop those rows (as R's na.omit does)."
+            + ". "
+            + hint
         )
     if bad_any.all():
         raise DataError("Every row has a missing or infinite value in the columns the model uses: " + "; ".join(problems) + ".")
@@ -87,9 +95,15 @@ def check_response(family: Family, y: np.ndarray, weights: np.ndarray, labels: S
     outside = ~family.y_domain.contains(y) & (weights > 0)
     if outside.any():
         condition = family.y_domain.describe("y")
+        advice = "Fix the data, or choose a family that allows those values."
+        if family.name == "binomial" and np.all(y[outside] > 1):
+            advice = (
+                "For counts of successes give the proportion with weights=trials, or write "
+                "cbind(successes, failures) ~ … on the left of the formula."
+            )
         raise DomainError(
-            f"The {family} family needs {condition}; response '{response_name}' has {describe_rows(labels, outside)} "
-            f"outside that range. Fix the data, or choose a family that allows those values."
+            f"The {family} family needs {condition}; response '{response_name}' has {describe_rows(labels, outside)} outside that range. "
+            + advice
         )
     if family.integer_response:
         counts = y * weights if family.name == "binomial" else y

@@ -222,6 +222,7 @@ def _iterate(X, y, weights, offset, family, link, control, start, progress, star
         if not valid:
             raise DivergenceError("The starting coefficients give an invalid mean or a non-finite deviance; supply other start values.")
     records = []
+    last_change = float("inf")
     converged = False
     polishing = 0
     coef = coef_old
@@ -252,6 +253,7 @@ def _iterate(X, y, weights, offset, family, link, control, start, progress, star
             coef, eta, mu = coef_new, eta_new, mu_new
             bar.update(1)
             bar.set_postfix(deviance=f"{dev:.6g}")
+            last_change = abs(dev - dev_old) / (abs(dev) + 0.1)  # kept for the warning: dev_old is overwritten below
             if _converged(dev, dev_old, control.epsilon):
                 standard_units = step / np.sqrt(np.maximum(factor.inverse_diagonal(), 1e-300))
                 if np.max(standard_units) < control.coef_tol or polishing >= control.polish_steps:
@@ -276,7 +278,7 @@ def _iterate(X, y, weights, offset, family, link, control, start, progress, star
     if not converged:
         warnings.warn(
             f"IRLS did not converge in {control.max_iter} iterations (last relative deviance change "
-            f"{abs(dev - dev_old) / (abs(dev) + 0.1):.2e}); {Status.MAX_ITER.value}",
+            f"{last_change:.2e}); {Status.MAX_ITER.value}",
             ConvergenceWarning,
             stacklevel=4,
         )

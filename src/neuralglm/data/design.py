@@ -274,6 +274,12 @@ def make_design(
     )
 
 
+def _has_ones_column(X: np.ndarray) -> bool:
+    """Whether some column of ``X`` is all ones; only columns that start with 1000 ones are read in full."""
+    candidates = np.flatnonzero(np.all(X[:1000] == 1.0, axis=0))
+    return any(bool(np.all(X[:, j] == 1.0)) for j in candidates)
+
+
 def design_from_arrays(X, y, *, column_names=None, weights=None, freq_weights=None, offset=None, family: Family) -> Design:
     """A :class:`Design` from a ready design matrix (R's ``glm.fit(x, y)``); no formula, no copies of ``X`` beyond one."""
     X = np.asarray(X, dtype=np.float64)
@@ -292,10 +298,13 @@ def design_from_arrays(X, y, *, column_names=None, weights=None, freq_weights=No
             extras[name], _ = validate.as_column(value, None, n_obs, name)
     checked: dict[str, Any] = {"y": y_values, **extras}
     validate.find_missing(checked, labels, "raise")
-    if not np.isfinite(X).all():
+    # One pass without a temporary: a NaN or inf makes the sum non-finite (so can an overflow,
+    # which the exact per-column check below then clears).
+    if not np.isfinite(X.sum()):
         finite = np.isfinite(X)
         bad_columns = [f"'{names[j]}' has {validate.describe_rows(labels, ~finite[:, j])}" for j in np.flatnonzero(~finite.all(axis=0))]
-        raise DataError(f"X has missing or infinite values: {'; '.join(bad_columns)}. Fix or drop those rows.")
+        if bad_columns:
+            raise DataError(f"X has missing or infinite values: {'; '.join(bad_columns)}. Fix or drop those rows.")
     prior = extras.get("weights", np.ones(n_obs))
     validate.check_weights(prior, labels, "weights")
     if "freq_weights" in extras:
@@ -313,7 +322,7 @@ def design_from_arrays(X, y, *, column_names=None, weights=None, freq_weights=No
         row_labels=labels,
         offset_source=OffsetSource(offset_array=offset is not None),
         # As R's glm.fit(intercept=TRUE): a column of ones is the intercept of the null model.
-        has_intercept=bool(np.any(np.all(X[: min(n_obs, 1000)] == 1.0, axis=0))) and bool(np.any(np.all(X == 1.0, axis=0))),
+        has_intercept=_has_ones_column(X),
     )
 
 

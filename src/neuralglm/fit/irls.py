@@ -23,7 +23,6 @@ from dataclasses import dataclass
 from functools import partial
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
@@ -162,16 +161,56 @@ def fit_irls(
     True
     """
     started = time.perf_counter()
+    rank_check = _RankCheck(X, weights, column_names, enabled=check_rank)
     with jax.enable_x64(True):
-        if check_rank:
-            aliased = linalg.aliased_columns(X, weights)
-            if aliased:
-                _raise_aliased(aliased, column_names)
         if isinstance(family, Gaussian) and isinstance(link, Identity):
+            rank_check.run()
             return _closed_form(X, y, weights, offset, family, link, started)
-        if start is None and control.warm_start:
-            start = _warm_start(X, y, weights, offset, family, link, column_names, control)
-        return _iterate(X, y, weights, offset, family, link, control, start, progress, started)
+        try:
+            if start is None and control.warm_start:
+                start = _warm_start(X, y, weights, offset, family, link, column_names, control)
+            solution = _iterate(X, y, weights, offset, family, link, control, start, progress, started, rank_check)
+        except (DivergenceError, np.linalg.LinAlgError, ArithmeticError, ValueError):
+            rank_check.run()  # aliased columns explain the failure better, as when checked first
+            raise
+        rank_check.run()
+        return solution
+
+
+class _RankCheck:
+    """The check for aliased columns, run once: first, or certified away by the first full-data Gram.
+
+    :func:`linalg.aliased_columns` costs one weighted Gram, as much as an IRLS iteration. The
+    first iteration's Gram usually proves that no column is aliased
+    (:func:`linalg.rank_certified`), and then the check is skipped; when it proves nothing
+    (or anything fails before it) the check runs before the Gram is used, so a rank-deficient
+    design raises :class:`RankDeficientError` exactly as if it had been checked up front.
+    """
+
+    def __init__(self, X: np.ndarray, weights: np.ndarray, column_names: tuple[str, ...], *, enabled: bool) -> None:
+        self._X, self._weights, self._names = X, weights, column_names
+        self.done = not enabled
+
+    def run(self) -> None:
+        if self.done:
+            return
+        self.done = True
+        aliased = linalg.aliased_columns(self._X, self._weights)
+        if aliased:
+            _raise_aliased(aliased, self._names)
+
+    def inspector(self, working_weights: np.ndarray):
+        """A callback for :func:`linalg.solve_weighted_least_squares`, or None once checked."""
+        if self.done:
+            return None
+
+        def inspect(factor: linalg.GramFactor | None) -> None:
+            if linalg.rank_certified(factor, self._weights, working_weights):
+                self.done = True
+            else:
+                self.run()
+
+        return inspect
 
 
 def _closed_form(X, y, weights, offset, family, link, started) -> IRLSSolution:
@@ -202,12 +241,13 @@ def _warm_start(X, y, weights, offset, family, link, column_names, control) -> n
                 False,
                 time.perf_counter(),
             )
-    except (np.linalg.LinAlgError, DivergenceError, RankDeficientError, FloatingPointError):
+    except (np.linalg.LinAlgError, DivergenceError, RankDeficientError, ArithmeticError, ValueError):
+        # Any failure only costs the warm start (aliased columns, for one, are checked later).
         return None
     return sub.coef if np.isfinite(sub.coef).all() else None
 
 
-def _iterate(X, y, weights, offset, family, link, control, start, progress, started) -> IRLSSolution:
+def _iterate(X, y, weights, offset, family, link, control, start, progress, started, rank_check=None) -> IRLSSolution:
     from tqdm.auto import tqdm
 
     if start is None:
@@ -233,7 +273,8 @@ def _iterate(X, y, weights, offset, family, link, control, start, progress, star
         for iteration in range(1, control.max_iter + 1):
             w_j, z_j = _working_quantities(family, link, y, eta, offset, weights)
             w = _as_numpy(w_j)
-            coef_new, factor = linalg.solve_weighted_least_squares(X, w, _as_numpy(z_j))
+            inspect = None if rank_check is None else rank_check.inspector(w)
+            coef_new, factor = linalg.solve_weighted_least_squares(X, w, _as_numpy(z_j), inspect)
             eta_new = X @ coef_new + offset
             mu_new, dev, valid = _evaluate(family, link, y, eta_new, weights)
             halvings = 0

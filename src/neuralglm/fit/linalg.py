@@ -10,6 +10,7 @@ to a QR factorization of √W·X, as R's ``glm.fit`` always does.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -19,6 +20,8 @@ from scipy.linalg.blas import dsyrk
 _BLOCK_BYTES = 8 * 1024 * 1024  # row blocks of ~8 MB stay in cache-friendly sizes
 _ILL_CONDITIONED = 1e8  # condition number of the equilibrated Gram above which we use QR
 RANK_TOLERANCE = 1e-7  # a column is aliased when < 1e-7 of its norm is outside the span of earlier ones (R's qr tol)
+_GRAM_RANK_TOLERANCE = 1e-5  # the same rule computed from a Gram (squaring loses half the digits)
+RANK_CERTIFICATE = 100 * _GRAM_RANK_TOLERANCE**2  # see rank_certified
 
 
 def _block_rows(n_coef: int) -> int:
@@ -27,20 +30,35 @@ def _block_rows(n_coef: int) -> int:
 
 def weighted_gram(X: np.ndarray, w: np.ndarray) -> np.ndarray:
     """XᵀWX for a diagonal W = diag(w), w ≥ 0; shape (n_coef, n_coef), symmetric."""
+    return weighted_gram_and_rhs(X, w)[0]
+
+
+def weighted_gram_and_rhs(X: np.ndarray, w: np.ndarray, z: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+    """XᵀWX and, when ``z`` is given, XᵀWz, in one pass over the rows of ``X``.
+
+    Each row block of √W·X is formed once in a reused buffer. With ``z``, the buffer has one
+    more column, √W·z, so the same ``dsyrk`` also yields XᵀWz as its last column (2 % more
+    flops at p = 100) instead of a second pass over ``X``, which would cost about a fifth of
+    an iteration (reading X costs as much as a Gram at p = 20).
+    """
     n_obs, n_coef = X.shape
-    gram = np.zeros((n_coef, n_coef), order="F")
-    step = _block_rows(n_coef)
+    width = n_coef + (z is not None)
+    gram = np.zeros((width, width), order="F")
+    step = _block_rows(width)
     root_w = np.sqrt(w)
-    buffer = np.empty((min(step, n_obs), n_coef))
+    buffer = np.empty((min(step, n_obs), width))
     for start in range(0, n_obs, step):
         stop = min(start + step, n_obs)
         block = buffer[: stop - start]
-        np.multiply(X[start:stop], root_w[start:stop, None], out=block)
-        # block is C-ordered (m, p): its transpose is a Fortran (p, m) array, so dsyrk with
-        # trans=0 computes blockᵀ·block without copying.
+        np.multiply(X[start:stop], root_w[start:stop, None], out=block[:, :n_coef])
+        if z is not None:
+            np.multiply(z[start:stop], root_w[start:stop], out=block[:, n_coef])
+        # block is C-ordered (m, width): its transpose is a Fortran (width, m) array, so dsyrk
+        # with trans=0 computes blockᵀ·block without copying.
         gram = dsyrk(1.0, block.T, beta=1.0, c=gram, trans=0, lower=0, overwrite_c=1)
-    upper = np.triu(gram)
-    return upper + np.triu(gram, 1).T
+    upper = np.triu(gram[:n_coef, :n_coef])
+    full = upper + np.triu(gram[:n_coef, :n_coef], 1).T
+    return full, (None if z is None else np.array(gram[:n_coef, n_coef]))
 
 
 @dataclass(frozen=True)
@@ -98,14 +116,58 @@ def factor_qr(X: np.ndarray, w: np.ndarray) -> GramFactor:
     return GramFactor(upper=upper * signs[:, None], scale=scale)
 
 
-def solve_weighted_least_squares(X: np.ndarray, w: np.ndarray, z: np.ndarray) -> tuple[np.ndarray, GramFactor]:
-    """β minimizing Σ w (z − Xβ)², and a factor of XᵀWX for the covariance."""
-    gram = weighted_gram(X, w)
+def solve_weighted_least_squares(
+    X: np.ndarray,
+    w: np.ndarray,
+    z: np.ndarray,
+    inspect_factor: Callable[[GramFactor | None], None] | None = None,
+) -> tuple[np.ndarray, GramFactor]:
+    """β minimizing Σ w (z − Xβ)², and a factor of XᵀWX for the covariance.
+
+    ``inspect_factor``, if given, sees the Cholesky factor (None when the Gram is too
+    ill-conditioned for it) before it is used; IRLS uses it to certify the rank (see
+    :func:`rank_certified`) and may raise from it.
+    """
+    gram, rhs = weighted_gram_and_rhs(X, w, z)
+    assert rhs is not None
     factor = factor_gram(gram)
+    if inspect_factor is not None:
+        inspect_factor(factor)
     if factor is None:
         factor = factor_qr(X, w)
-    rhs = X.T @ (w * z)
     return factor.solve(rhs), factor
+
+
+def rank_certified(factor: GramFactor | None, prior_weights: np.ndarray, working_weights: np.ndarray) -> bool:
+    """Whether a factor of XᵀW_wX proves that :func:`aliased_columns` (with the prior weights) finds nothing.
+
+    For every column j, the squared share of its weighted norm outside the span of all
+    other columns is ``1 / (G_jj (G⁻¹)_jj)`` for G = XᵀWX, and the share outside the span of
+    the earlier columns only is at least that. Changing the weights from ``w_prior`` to
+    ``w_working = c·w_prior`` changes every squared share by at most the factor
+    ``max c / min c``. So if ``min_j 1 / (G_jj (G⁻¹)_jj) · min c / max c`` exceeds
+    ``RANK_CERTIFICATE`` (100 times the squared tolerance of the Gram rule, far above the
+    rounding error of a factor with condition number below 1e8), no column is aliased under the
+    prior weights and the extra Gram of :func:`aliased_columns` can be skipped. Otherwise the
+    caller runs :func:`aliased_columns`. Costs O(n_obs + n_coef³).
+    """
+    if factor is None:
+        return False
+    diagonal = np.abs(np.diag(factor.upper))
+    if diagonal.min() <= 0 or (diagonal.max() / diagonal.min()) ** 2 > _ILL_CONDITIONED:
+        return False
+    counted = prior_weights > 0
+    if not counted.any():
+        return False
+    ratio = working_weights[counted] / prior_weights[counted]
+    low, high = float(ratio.min()), float(ratio.max())
+    if not (low > 0 and np.isfinite(high)):
+        return False
+    # factor.upper is the Cholesky factor of the equilibrated Gram D⁻¹GD⁻¹, whose diagonal is 1
+    # (0 for an all-zero column, which then has a zero pivot and fails above).
+    r_inv = sla.solve_triangular(factor.upper, np.eye(factor.upper.shape[0]), lower=False)
+    share = 1.0 / np.einsum("ij,ij->i", r_inv, r_inv)
+    return bool(share.min() * low / high > RANK_CERTIFICATE)
 
 
 def aliased_columns(X: np.ndarray, w: np.ndarray) -> dict[int, dict[int, float]]:
@@ -144,9 +206,9 @@ def aliased_columns(X: np.ndarray, w: np.ndarray) -> dict[int, dict[int, float]]
                 residual_ratio[j] = np.sqrt(max(scaled[j, j] - cross @ coef, 0.0))
             else:
                 residual_ratio[j] = np.sqrt(scaled[j, j])
-            if residual_ratio[j] >= 1e-5:
+            if residual_ratio[j] >= _GRAM_RANK_TOLERANCE:
                 kept_so_far.append(j)
-        threshold = 1e-5
+        threshold = _GRAM_RANK_TOLERANCE
     aliased_index = [j for j in range(n_coef) if norms[j] == 0 or residual_ratio[j] < threshold]
     if not aliased_index:
         return {}

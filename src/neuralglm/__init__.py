@@ -15,6 +15,7 @@ from neuralglm.inference.significance import anova as anova
 from neuralglm.network import fit as fit
 from neuralglm.results.network import NetworkResult as NetworkResult
 from neuralglm.results.result import FitResult as FitResult
+from neuralglm.results.serialize import load as load
 
 __version__ = "0.1.0"
 
@@ -32,4 +33,5 @@ __all__ = [
     "glm",
     "glm_fit",
     "links",
+    "load",
 ]

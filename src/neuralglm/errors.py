@@ -20,6 +20,10 @@ class DomainError(DataError):
     """A response, weight or exposure lies outside what the family or model allows."""
 
 
+class ModelFileError(DataError):
+    """A saved model file cannot be loaded: not a neuralglm model, truncated, edited, or from a newer version."""
+
+
 class RankDeficientError(NeuralGLMError, ValueError):
     """The design matrix has linearly dependent (aliased) columns."""
 
@@ -50,6 +54,7 @@ __all__ = [
     "DataWarning",
     "DivergenceError",
     "DomainError",
+    "ModelFileError",
     "NeuralGLMError",
     "RankDeficientError",
     "SeparationWarning",

@@ -221,6 +221,15 @@ class NetworkResult:
         """
         return NetworkSummary.from_fit(self, coefficients)
 
+    def save(self, path, *, include_data: bool = True) -> None:
+        """Save to one ``.npz`` file (arrays + JSON spec, no pickle); read it back with :func:`neuralglm.load`.
+
+        See :func:`neuralglm.results.serialize.save` for ``include_data`` and what can be saved.
+        """
+        from neuralglm.results.serialize import save
+
+        save(self, path, include_data=include_data)
+
     def __repr__(self) -> str:
         return (
             f"<NetworkResult {self.family}(link={self.link}) · {self.architecture.describe(self.scaling.n_in)} · "

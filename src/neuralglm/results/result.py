@@ -156,6 +156,15 @@ class FitResult:
 
         return Summary.from_fit(self, level)
 
+    def save(self, path, *, include_data: bool = True) -> None:
+        """Save to one ``.npz`` file (arrays + JSON spec, no pickle); read it back with :func:`neuralglm.load`.
+
+        See :func:`neuralglm.results.serialize.save` for ``include_data`` and what can be saved.
+        """
+        from neuralglm.results.serialize import save
+
+        save(self, path, include_data=include_data)
+
     def __repr__(self) -> str:
         return (
             f"<FitResult {self.family}(link={self.link}) · {self.formula or 'arrays'} · n_obs={self.n_obs:g}, deviance={self.deviance:.6g}>"

@@ -220,6 +220,15 @@ def _lbfgs_chunk(params, state, X, y, weights, offset, l2, total_weight, max_ste
     return params, state, value, gmax, steps, stalls
 
 
+@partial(jax.jit, static_argnames=("arch", "n_in", "has_bias", "dtype"))
+def _init(key, bias, *, arch, n_in, has_bias, dtype):
+    """:func:`init_params` compiled once per shape (eager random ops would each compile on first use)."""
+    params = init_params(arch, n_in, key, output_bias=0.0 if has_bias else None, dtype=dtype)
+    if has_bias:
+        params = (*params[:-1], params[-1]._replace(bias=jnp.reshape(bias, (1,)).astype(dtype)))
+    return params
+
+
 # ---- driver ---------------------------------------------------------------------------------
 
 
@@ -291,9 +300,11 @@ def fit_gradient(
         key_init, key_split, key_shuffle = jax.random.split(jax.random.key(seed), 3)
         fraction = control.validation_fraction if control.early_stopping else None
         train_rows, validation_rows = split_rows(X.shape[0], key_split, fraction)
-        params = (
-            init_params(arch, X.shape[1], key_init, output_bias=output_bias, dtype=dtype) if start is None else cast_params(start, dtype)
-        )
+        if start is None:
+            bias = jnp.asarray(0.0 if output_bias is None else output_bias, dtype)
+            params = _init(key_init, bias, arch=arch, n_in=X.shape[1], has_bias=output_bias is not None, dtype=dtype)
+        else:
+            params = cast_params(start, dtype)
 
         def device(values, rows):
             return jnp.asarray(values[rows] if len(rows) < len(values) else values, dtype=dtype)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html
 from dataclasses import dataclass, field
+from functools import partial
 
 import jax
 import jax.numpy as jnp
@@ -36,11 +37,17 @@ AIC_CAVEAT = (
 )
 
 
+@partial(jax.jit, static_argnames=("arch", "link"))
+def _eta_mu(params, inputs, offset, *, arch, link):
+    eta = linear_predictor(params, arch, inputs, offset)
+    return eta, link.inverse(eta)
+
+
 def _forward(arch: Architecture, params: Params, inputs: np.ndarray, offset: np.ndarray, link: Link):
+    """``(eta, mu)`` in float64, compiled once per shape."""
     with jax.enable_x64(True):
         params64 = jax.tree.map(lambda a: jnp.asarray(a, dtype=jnp.float64), params)
-        eta = linear_predictor(params64, arch, jnp.asarray(inputs, dtype=jnp.float64), jnp.asarray(offset, dtype=jnp.float64))
-        mu = link.inverse(eta)
+        eta, mu = _eta_mu(params64, jnp.asarray(inputs, dtype=jnp.float64), jnp.asarray(offset, dtype=jnp.float64), arch=arch, link=link)
         return np.asarray(eta, dtype=np.float64), np.asarray(mu, dtype=np.float64)
 
 
@@ -189,6 +196,7 @@ class NetworkResult:
         FitResult
         """
         from neuralglm.api import glm_fit
+        from neuralglm.fit.linalg import aliased_columns
 
         design = self.design
         if self.architecture.n_hidden == 0:
@@ -199,6 +207,12 @@ class NetworkResult:
             X, names = features[:, varying], [n for n, keep in zip(self._feature_names(), varying, strict=True) if keep]
             if design.has_intercept:
                 X, names = np.column_stack([np.ones(len(X)), X]), ["Intercept", *names]
+            # Units that are linear combinations of earlier ones on the training rows (common with
+            # ReLU on few inputs: hinges outside the data range are linear there) carry no extra
+            # information; R would report their coefficients as NA. Drop them: predictions are unchanged.
+            aliased = aliased_columns(X, design.total_weights)
+            keep = [j for j in range(X.shape[1]) if j not in aliased]
+            X, names = X[:, keep], [names[j] for j in keep]
         return glm_fit(
             X,
             design.y,

@@ -1,0 +1,236 @@
+"""Network speed benchmark: neuralglm against scikit-learn's MLPRegressor and a plain PyTorch loop.
+
+    python -m benchmarks.network_bench              # both parts (a few minutes on 2 cores)
+    python -m benchmarks.network_bench --part adam  # or --part lbfgs
+
+Part 1 (minibatch): Gaussian MLP regression, n = 100,000, p = 20, hidden (64, 64) ReLU, Adam
+(learning rate 1e-3), batch 256, float32, 30 epochs, no penalty, no early stopping. Reported:
+total seconds of a first fit (JAX compilation included; neuralglm's time also includes the
+formula, design matrix and the float64 statistics of the result), of a repeat fit with the same
+shapes and a new seed, and the final training loss (mean half squared error over the last
+epoch, as scikit-learn's ``loss_``). The PyTorch loop runs only if ``torch`` is importable.
+
+Part 2 (full batch): n = 20,000, p = 10, hidden (32,) tanh, L-BFGS. scikit-learn's
+``MLPRegressor(solver="lbfgs")`` runs to its default stop (200 iterations); neuralglm's
+L-BFGS then runs until its training loss is at most scikit-learn's final loss, and the time at
+which it first got there is reported (resolution: one chunk of 50 iterations, so the figure is
+an upper bound), with compilation reported apart.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import time
+import warnings
+
+import numpy as np
+import pandas as pd
+
+import neuralglm as ng
+
+
+def regression_data(n_obs: int, n_features: int, seed: int) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n_obs, n_features)).astype(np.float32)
+    signal = np.sin(X[:, 0]) + X[:, 1] * X[:, 2] + 0.5 * np.tanh(X[:, 3:].sum(axis=1) / 4)
+    df = pd.DataFrame(X, columns=[f"x{j + 1}" for j in range(n_features)])
+    df["y"] = (signal + 0.5 * rng.normal(size=n_obs)).astype(np.float32)
+    return df
+
+
+def formula(n_features: int) -> str:
+    return "y ~ " + " + ".join(f"x{j + 1}" for j in range(n_features))
+
+
+BLAS_THREADS: int | None = 1
+
+
+def _blas_threads():
+    """scikit-learn's MLP ran 1.7–2.4× faster with BLAS on one thread on these 2-core machines (DESIGN.md §10)."""
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(BLAS_THREADS)
+
+
+# ---- part 1: Adam -------------------------------------------------------------------------
+
+
+def neuralglm_adam(df, n_features, seed):
+    started = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ng.errors.ConvergenceWarning)  # a fixed 30 epochs, on purpose
+        net = ng.fit(
+            formula(n_features), df, family="gaussian", hidden=(64, 64), activation="relu", solver="adam",
+            learning_rate=1e-3, batch_size=256, epochs=30, patience=31, seed=seed, verbose=False,
+        )  # fmt: skip
+    seconds = time.perf_counter() - started
+    return seconds, float(net.history.train_deviance.iloc[-1]) / 2  # mean half squared error
+
+
+def sklearn_adam(df, n_features, seed):
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.neural_network import MLPRegressor
+
+    X = df.iloc[:, :n_features].to_numpy(np.float32)
+    y = df.y.to_numpy(np.float32)
+    model = MLPRegressor(
+        hidden_layer_sizes=(64, 64), activation="relu", solver="adam", alpha=0.0, batch_size=256,
+        learning_rate_init=1e-3, max_iter=30, n_iter_no_change=31, tol=0.0, random_state=seed,
+    )  # fmt: skip
+    started = time.perf_counter()
+    with warnings.catch_warnings(), _blas_threads():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model.fit(X, y)
+    return time.perf_counter() - started, float(model.loss_)
+
+
+def torch_adam(df, n_features, seed):
+    import torch
+
+    torch.manual_seed(seed)
+    started = time.perf_counter()
+    X = torch.from_numpy(df.iloc[:, :n_features].to_numpy(np.float32, copy=True))
+    y = torch.from_numpy(df.y.to_numpy(np.float32, copy=True))
+    model = torch.nn.Sequential(
+        torch.nn.Linear(n_features, 64), torch.nn.ReLU(), torch.nn.Linear(64, 64), torch.nn.ReLU(), torch.nn.Linear(64, 1)
+    )
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    n_obs = X.shape[0]
+    for _ in range(30):
+        order = torch.randperm(n_obs)
+        total = 0.0
+        for start in range(0, n_obs, 256):
+            rows = order[start : start + 256]
+            optimizer.zero_grad()
+            loss = 0.5 * torch.mean((model(X[rows])[:, 0] - y[rows]) ** 2)
+            loss.backward()
+            optimizer.step()
+            total += float(loss.detach()) * len(rows)
+    return time.perf_counter() - started, total / n_obs
+
+
+def part_adam() -> list[dict]:
+    n_obs, n_features = 100_000, 20
+    df = regression_data(n_obs, n_features, seed=0)
+    tools = {"neuralglm": neuralglm_adam, "sklearn MLPRegressor": sklearn_adam}
+    try:
+        import torch
+
+        torch.set_num_threads(os.cpu_count() or 1)
+        tools["PyTorch CPU loop"] = torch_adam
+    except ImportError as error:
+        print(f"PyTorch loop skipped: torch is not importable ({error}); `pip install torch` to include it.")
+    rows = []
+    for name, run in tools.items():
+        first, loss = run(df, n_features, seed=0)
+        repeat, repeat_loss = run(df, n_features, seed=1)
+        rows.append(
+            {
+                "tool": name,
+                "first fit (s)": first,
+                "repeat fit (s)": repeat,
+                "s/epoch (repeat)": repeat / 30,
+                "final loss": loss,
+                "final loss (repeat)": repeat_loss,
+            }
+        )
+        print(rows[-1], flush=True)
+    return rows
+
+
+# ---- part 2: L-BFGS -----------------------------------------------------------------------
+
+
+def part_lbfgs() -> list[dict]:
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.neural_network import MLPRegressor
+
+    n_obs, n_features = 20_000, 10
+    df = regression_data(n_obs, n_features, seed=1)
+    X = df.iloc[:, :n_features].to_numpy(np.float64)
+    y = df.y.to_numpy(np.float64)
+    model = MLPRegressor(hidden_layer_sizes=(32,), activation="tanh", solver="lbfgs", alpha=0.0, max_iter=200, random_state=0)
+    started = time.perf_counter()
+    with warnings.catch_warnings(), _blas_threads():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model.fit(X, y)
+    sk_seconds = time.perf_counter() - started
+    target = float(model.loss_)
+
+    def run(seed):
+        started = time.perf_counter()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ng.errors.ConvergenceWarning)
+            net = ng.fit(
+                formula(n_features),
+                df,
+                family="gaussian",
+                hidden=(32,),
+                activation="tanh",
+                solver="lbfgs",
+                epochs=2000,
+                tol=1e-12,
+                seed=seed,
+                verbose=False,
+            )
+        return time.perf_counter() - started, net
+
+    first_total, _ = run(0)  # compiles
+    total, net = run(0)
+    history = net.history
+    reached = history[history.train_deviance / 2 <= target]
+    when = float(reached.seconds.iloc[0]) if len(reached) else float("nan")
+    iterations = int(reached.epoch.iloc[0]) if len(reached) else -1
+    rows = [
+        {
+            "tool": "sklearn MLPRegressor(lbfgs)",
+            "seconds to target": sk_seconds,
+            "iterations": int(model.n_iter_),
+            "final loss": target,
+            "compile (s)": 0.0,
+        },
+        {
+            "tool": "neuralglm lbfgs",
+            "seconds to target": when,
+            "iterations": iterations,
+            "final loss": float(reached.train_deviance.iloc[0] / 2) if len(reached) else float("nan"),
+            "compile (s)": first_total - total,
+        },
+    ]
+    for row in rows:
+        print(row, flush=True)
+    return rows
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--part", choices=("adam", "lbfgs", "all"), default="all")
+    parser.add_argument("--sklearn-blas-threads", type=int, default=1, help="BLAS threads for scikit-learn (0: library default)")
+    args = parser.parse_args(argv)
+    global BLAS_THREADS
+    BLAS_THREADS = args.sklearn_blas_threads or None
+    print(f"# {platform.platform()} · {os.cpu_count()} CPUs · load average {os.getloadavg()[0]:.1f} · neuralglm {ng.__version__}")
+    if args.part in ("adam", "all"):
+        table = pd.DataFrame(part_adam())
+        sk = table.set_index("tool").loc["sklearn MLPRegressor"]
+        table["first / sklearn"] = table["first fit (s)"] / sk["first fit (s)"]
+        table["repeat / sklearn"] = table["repeat fit (s)"] / sk["repeat fit (s)"]
+        print(table.to_markdown(index=False, floatfmt=".3g") if _has_tabulate() else table.to_string(index=False))
+    if args.part in ("lbfgs", "all"):
+        table = pd.DataFrame(part_lbfgs())
+        print(table.to_markdown(index=False, floatfmt=".4g") if _has_tabulate() else table.to_string(index=False))
+    return 0
+
+
+def _has_tabulate() -> bool:
+    try:
+        import tabulate  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

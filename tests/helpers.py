@@ -125,3 +125,40 @@ def simulate_glm(family: str, link: str | None, n_obs: int, n_features: int, see
 def formula_for(df: pd.DataFrame) -> str:
     """``'y ~ x1 + … + xp'`` for a frame made by :func:`simulate_glm`."""
     return "y ~ " + " + ".join(c for c in df.columns if c != "y")
+
+
+def to_statsmodels(family: str, link: str | None = None):
+    """The statsmodels family (with its link) equal to ``ng.get_family(family)`` with ``link``.
+
+    Examples: ``to_statsmodels("tweedie(1.5)", "log")`` is
+    ``sm.families.Tweedie(sm.families.links.Log(), var_power=1.5)``.
+    """
+    import statsmodels.api as sm
+
+    links = sm.families.links
+    family_obj = ng.get_family(family)
+    link_obj = ng.get_link(link, family_obj)
+    named = {
+        "identity": links.Identity,
+        "log": links.Log,
+        "logit": links.Logit,
+        "probit": links.Probit,
+        "cloglog": links.CLogLog,
+        "inverse": links.InversePower,
+        "inverse_squared": links.InverseSquared,
+        "sqrt": links.Sqrt,
+    }
+    sm_link = named[link_obj.name]() if link_obj.name in named else links.Power(power=float(link_obj.power))
+    name = family_obj.name
+    if name == "negative_binomial":
+        return sm.families.NegativeBinomial(sm_link, alpha=family_obj.alpha)
+    if name == "tweedie":
+        return sm.families.Tweedie(sm_link, var_power=float(family_obj.power))
+    classes = {
+        "gaussian": sm.families.Gaussian,
+        "binomial": sm.families.Binomial,
+        "poisson": sm.families.Poisson,
+        "gamma": sm.families.Gamma,
+        "inverse_gaussian": sm.families.InverseGaussian,
+    }
+    return classes[name](sm_link)

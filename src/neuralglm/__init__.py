@@ -5,33 +5,76 @@
 ...              family="poisson", exposure="holders")
 >>> fit.coef.index[0]
 'Intercept'
+
+The public names below are imported on first use (PEP 562), so ``import neuralglm`` and the
+command line's ``--help`` stay instant; JAX, pandas and matplotlib load only when needed, and
+scikit-learn (optional) only for the estimators.
 """
 
-from neuralglm import datasets as datasets, errors as errors
-from neuralglm.api import glm as glm, glm_fit as glm_fit
-from neuralglm.family import family as families, link as links
-from neuralglm.family.registry import get_family as get_family, get_link as get_link
-from neuralglm.inference.significance import anova as anova
-from neuralglm.network import fit as fit
-from neuralglm.results.network import NetworkResult as NetworkResult
-from neuralglm.results.result import FitResult as FitResult
-from neuralglm.results.serialize import load as load
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "FitResult",
-    "NetworkResult",
-    "__version__",
-    "anova",
-    "datasets",
-    "errors",
-    "families",
-    "fit",
-    "get_family",
-    "get_link",
-    "glm",
-    "glm_fit",
-    "links",
-    "load",
-]
+# public name -> (module, attribute); attribute None means the module itself.
+_EXPORTS: dict[str, tuple[str, str | None]] = {
+    "FitResult": ("neuralglm.results.result", "FitResult"),
+    "NetworkResult": ("neuralglm.results.network", "NetworkResult"),
+    "NeuralGLMClassifier": ("neuralglm.sklearn", "NeuralGLMClassifier"),
+    "NeuralGLMRegressor": ("neuralglm.sklearn", "NeuralGLMRegressor"),
+    "anova": ("neuralglm.inference.significance", "anova"),
+    "datasets": ("neuralglm.datasets", None),
+    "errors": ("neuralglm.errors", None),
+    "families": ("neuralglm.family.family", None),
+    "fit": ("neuralglm.network", "fit"),
+    "get_family": ("neuralglm.family.registry", "get_family"),
+    "get_link": ("neuralglm.family.registry", "get_link"),
+    "glm": ("neuralglm.api", "glm"),
+    "glm_fit": ("neuralglm.api", "glm_fit"),
+    "heldout_deviance": ("neuralglm.evaluate", "heldout_deviance"),
+    "heldout_deviance_explained": ("neuralglm.evaluate", "heldout_deviance_explained"),
+    "influence": ("neuralglm.inference.influence", "influence"),
+    "links": ("neuralglm.family.link", None),
+    "load": ("neuralglm.results.serialize", "load"),
+    "plots": ("neuralglm.plots", None),
+}
+
+__all__ = ["__version__", *sorted(_EXPORTS)]
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'neuralglm' has no attribute {name!r}")
+    module_name, attribute = _EXPORTS[name]
+    module = importlib.import_module(module_name)
+    value = module if attribute is None else getattr(module, attribute)
+    globals()[name] = value  # later look-ups skip __getattr__
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
+
+if TYPE_CHECKING:  # what type checkers and IDEs see
+    from neuralglm import datasets as datasets
+    from neuralglm import errors as errors
+    from neuralglm import plots as plots
+    from neuralglm.api import glm as glm
+    from neuralglm.api import glm_fit as glm_fit
+    from neuralglm.evaluate import heldout_deviance as heldout_deviance
+    from neuralglm.evaluate import heldout_deviance_explained as heldout_deviance_explained
+    from neuralglm.family import family as families
+    from neuralglm.family import link as links
+    from neuralglm.family.registry import get_family as get_family
+    from neuralglm.family.registry import get_link as get_link
+    from neuralglm.inference.influence import influence as influence
+    from neuralglm.inference.significance import anova as anova
+    from neuralglm.network import fit as fit
+    from neuralglm.results.network import NetworkResult as NetworkResult
+    from neuralglm.results.result import FitResult as FitResult
+    from neuralglm.results.serialize import load as load
+    from neuralglm.sklearn import NeuralGLMClassifier as NeuralGLMClassifier
+    from neuralglm.sklearn import NeuralGLMRegressor as NeuralGLMRegressor

@@ -41,7 +41,28 @@ _EXPORTS: dict[str, tuple[str, str | None]] = {
     "plots": ("neuralglm.plots", None),
 }
 
-__all__ = ["__version__", *sorted(_EXPORTS)]
+__all__ = [
+    "FitResult",
+    "NetworkResult",
+    "NeuralGLMClassifier",
+    "NeuralGLMRegressor",
+    "__version__",
+    "anova",
+    "datasets",
+    "errors",
+    "families",
+    "fit",
+    "get_family",
+    "get_link",
+    "glm",
+    "glm_fit",
+    "heldout_deviance",
+    "heldout_deviance_explained",
+    "influence",
+    "links",
+    "load",
+    "plots",
+]
 
 
 def __getattr__(name: str):

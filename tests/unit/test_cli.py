@@ -120,3 +120,9 @@ def test_demo_quick_runs_and_writes_plots(tmp_path, capsys):
     for heading in ("1. Linear truth", "2. Nonlinear truth", "3. Binary truth", "4. Hidden layers", "5. Real data"):
         assert heading in out
     assert {p.name for p in tmp_path.iterdir()} >= {"nonlinear_fit.png", "decision_surfaces.png"}
+
+
+def test_public_api_lists_every_lazy_export():
+    assert sorted(set(ng.__all__) - {"__version__"}) == sorted(ng._EXPORTS)
+    for name in ng.__all__:
+        assert getattr(ng, name) is not None

@@ -18,6 +18,13 @@ from typing import TYPE_CHECKING
 
 __version__ = "0.1.0"
 
+# The solver subpackage `neuralglm.fit` shares its name with the public function `ng.fit`.
+# Python binds a subpackage as an attribute of its parent when it is first imported, which
+# would shadow the function; so load the (empty) subpackage now and drop the binding, and
+# `ng.fit` resolves to the function through __getattr__ below.
+importlib.import_module("neuralglm.fit")
+del globals()["fit"]
+
 # public name -> (module, attribute); attribute None means the module itself.
 _EXPORTS: dict[str, tuple[str, str | None]] = {
     "FitResult": ("neuralglm.results.result", "FitResult"),

@@ -126,3 +126,9 @@ def test_public_api_lists_every_lazy_export():
     assert sorted(set(ng.__all__) - {"__version__"}) == sorted(ng._EXPORTS)
     for name in ng.__all__:
         assert getattr(ng, name) is not None
+
+
+def test_fit_is_the_function_even_after_the_solver_subpackage_loads():
+    import neuralglm.fit.irls  # noqa: F401  (loads the subpackage that shares the name)
+
+    assert callable(ng.fit) and ng.fit.__module__ == "neuralglm.network"

@@ -48,11 +48,11 @@ _EXPORTS: dict[str, tuple[str, str | None]] = {
     "plots": ("neuralglm.plots", None),
 }
 
+# The scikit-learn estimators (ng.NeuralGLMRegressor, ng.NeuralGLMClassifier) resolve through
+# __getattr__ but stay out of __all__, so `from neuralglm import *` works without scikit-learn.
 __all__ = [
     "FitResult",
     "NetworkResult",
-    "NeuralGLMClassifier",
-    "NeuralGLMRegressor",
     "__version__",
     "anova",
     "datasets",

@@ -74,12 +74,7 @@ def find_missing(columns: dict[str, pd.Series | np.ndarray], labels: Sequence, m
     if not problems:
         return np.ones(n_rows, dtype=bool)
     if missing == "raise":
-        raise DataError(
-            "Missing or infinite values in the columns the model uses: "
-            + "; ".join(problems)
-            + ". "
-            + hint
-        )
+        raise DataError("Missing or infinite values in the columns the model uses: " + "; ".join(problems) + ". " + hint)
     if bad_any.all():
         raise DataError("Every row has a missing or infinite value in the columns the model uses: " + "; ".join(problems) + ".")
     warnings.warn(

@@ -26,12 +26,14 @@ _CBIND = re.compile(r"^\s*cbind\(\s*([^,()]+?)\s*,\s*([^,()]+?)\s*\)\s*$")
 
 @dataclass(frozen=True)
 class OffsetSource:
-    """Where the offset came from, so ``predict`` can rebuild it for new data."""
+    """Which columns (or arrays) gave the offset, exposure and weights, so new data can be read the same way."""
 
     offset_column: str | None = None
     exposure_column: str | None = None
     offset_array: bool = False
     exposure_array: bool = False
+    weights_column: str | None = None
+    freq_weights_column: str | None = None
 
     @property
     def any(self) -> bool:
@@ -257,6 +259,8 @@ def make_design(
         exposure_column=column_source("exposure", exposure),
         offset_array=offset is not None and not isinstance(offset, str),
         exposure_array=exposure is not None and not isinstance(exposure, str),
+        weights_column=weights if isinstance(weights, str) else None,
+        freq_weights_column=freq_weights if isinstance(freq_weights, str) else None,
     )
     return Design(
         y=np.ascontiguousarray(y, dtype=np.float64),
@@ -334,7 +338,10 @@ def model_matrix_for(design: Design, new_data, *, offset=None, exposure=None) ->
     from formulaic.errors import FormulaicError
 
     if design.spec is None:
-        raise DataError("This model was fitted from arrays (no formula): pass a design matrix to predict instead.")
+        raise DataError(
+            "This model was fitted from a design matrix (no formula), so it cannot build the design for new data. "
+            "Use predict() without data for the fitted values, compute link.inverse(X @ coef + offset) for a matrix X, or fit with a formula."
+        )
     frame = _to_pandas(new_data)
     variables = sorted(str(v) for v in design.spec.required_variables)
     validate.check_columns_exist(variables, frame, "new data")

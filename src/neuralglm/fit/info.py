@@ -13,7 +13,9 @@ class Status(enum.Enum):
 
     CONVERGED = "The convergence criterion was met."
     CLOSED_FORM = "Solved in closed form (weighted least squares); no iteration needed."
-    MAX_ITER = "The maximum number of iterations was reached before convergence: increase max_iter, scale the inputs, or simplify the model."
+    MAX_ITER = (
+        "The maximum number of iterations was reached before convergence: increase max_iter, scale the inputs, or simplify the model."
+    )
     SEPARATION = (
         "Fitted probabilities numerically 0 or 1 occurred: the classes are (quasi-)separated, so some estimates "
         "and standard errors are not meaningful. Consider fewer predictors, merging factor levels, or a penalized fit."

@@ -5,10 +5,11 @@ least-squares solve (:mod:`neuralglm.fit.linalg`) plus elementwise family/link m
 :mod:`neuralglm.family.derived`, jitted with the family and link as static arguments.
 
 Stopping rule: R's ``glm.fit`` criterion ``|dev − dev_old| / (|dev| + 0.1) < epsilon``, then
-at most ``polish_steps`` further Newton steps until every coefficient moved by less than
-``coef_tol`` standard errors. R's rule alone can leave coefficients ~0.1 SE from the optimum
-at n = 10⁶ (a deviance change of 1e-8·n corresponds to steps of √(1e-8·n) SE); the extra
-steps cost one weighted Gram each and, being quadratically convergent, usually number one.
+further steps until every coefficient moved by less than ``coef_tol`` standard errors (or the
+steps stop shrinking: rounding noise). R's rule alone can leave coefficients ~0.1 SE from the
+optimum at n = 10⁶ (a deviance change of 1e-8·n corresponds to steps of √(1e-8·n) SE). Each
+extra step costs one weighted Gram; for canonical links (Newton = Fisher scoring, quadratic
+convergence) it is usually one, for other links a few (Fisher scoring converges linearly).
 
 Large data start from a fit on an evenly spaced subsample (≥ 50,000 rows), which lands
 within a fraction of a standard error of the optimum, so the full-data Newton steps — the
@@ -45,7 +46,7 @@ class IRLSControl:
     epsilon: float = 1e-8
     max_iter: int = 100
     coef_tol: float = 1e-9
-    polish_steps: int = 5
+    polish_steps: int = 50
     warm_start: bool = True
 
 
@@ -247,6 +248,16 @@ def _warm_start(X, y, weights, offset, family, link, column_names, control) -> n
     return sub.coef if np.isfinite(sub.coef).all() else None
 
 
+def _intercept_only_coef(X, y, weights, offset, link: Link) -> np.ndarray | None:
+    ones = np.flatnonzero(np.all(X[: min(len(X), 1000)] == 1.0, axis=0))
+    if ones.size == 0:
+        return None
+    coef = np.zeros(X.shape[1])
+    mean = np.sum(weights * y) / np.sum(weights)
+    coef[ones[0]] = float(link(mean)) - float(np.average(offset, weights=weights))
+    return coef
+
+
 def _iterate(X, y, weights, offset, family, link, control, start, progress, started, rank_check=None) -> IRLSSolution:
     from tqdm.auto import tqdm
 
@@ -265,6 +276,7 @@ def _iterate(X, y, weights, offset, family, link, control, start, progress, star
     last_change = float("inf")
     converged = False
     polishing = 0
+    last_step_in_se = np.inf
     coef = coef_old
     factor: linalg.GramFactor | None = None
     w = np.asarray(weights)
@@ -278,6 +290,10 @@ def _iterate(X, y, weights, offset, family, link, control, start, progress, star
             eta_new = X @ coef_new + offset
             mu_new, dev, valid = _evaluate(family, link, y, eta_new, weights)
             halvings = 0
+            if not valid and coef_old is None:
+                # R gives up here ("please supply starting values"); halving towards the
+                # intercept-only fit, whose mean is the weighted mean of y, is always valid.
+                coef_old = _intercept_only_coef(X, y, weights, offset, link)
             while not valid:
                 if coef_old is None or halvings >= _MAX_HALVINGS:
                     raise DivergenceError(
@@ -296,11 +312,15 @@ def _iterate(X, y, weights, offset, family, link, control, start, progress, star
             bar.set_postfix(deviance=f"{dev:.6g}")
             last_change = abs(dev - dev_old) / (abs(dev) + 0.1)  # kept for the warning: dev_old is overwritten below
             if _converged(dev, dev_old, control.epsilon):
-                standard_units = step / np.sqrt(np.maximum(factor.inverse_diagonal(), 1e-300))
-                if np.max(standard_units) < control.coef_tol or polishing >= control.polish_steps:
+                step_in_se = float(np.max(step / np.sqrt(np.maximum(factor.inverse_diagonal(), 1e-300))))
+                # Fisher scoring converges linearly for non-canonical links, so keep polishing
+                # while the steps still shrink; a step that no longer shrinks is rounding noise.
+                stalled = polishing > 0 and step_in_se > 0.5 * last_step_in_se
+                if step_in_se < control.coef_tol or stalled or polishing >= control.polish_steps:
                     converged = True
                     break
                 polishing += 1
+                last_step_in_se = step_in_se
             dev_old, coef_old = dev, coef
     finally:
         bar.close()

@@ -189,7 +189,9 @@ def aliased_columns(X: np.ndarray, w: np.ndarray) -> dict[int, dict[int, float]]
         weighted = X * root_w[:, None]
         norms = np.sqrt(np.einsum("ij,ij->j", weighted, weighted))
         upper = np.linalg.qr(weighted / np.where(norms > 0, norms, 1.0), mode="r")
-        residual_ratio = np.abs(np.diag(upper))
+        # With fewer rows than columns, R is (n_obs, n_coef): columns past n_obs are aliased.
+        residual_ratio = np.zeros(n_coef)
+        residual_ratio[: min(n_obs, n_coef)] = np.abs(np.diag(upper))
         threshold = RANK_TOLERANCE
     else:
         weighted = None

@@ -15,6 +15,7 @@ def hidden_features(params: Params, arch: Architecture, X: jax.Array) -> jax.Arr
     """
     h = X
     for layer, activation in zip(params[:-1], arch.activation_functions(), strict=True):
+        assert layer.bias is not None  # hidden layers always have biases; only a GLM output has none
         h = activation(h @ layer.weight + layer.bias[None, :])
     return h
 

@@ -28,6 +28,7 @@ from neuralglm.model.architecture import Architecture
 from neuralglm.model.inputs import InputScaling
 from neuralglm.model.params import Params
 from neuralglm.model.predictor import hidden_features, linear_predictor
+from neuralglm.results.common import SharedResultMethods
 
 PREDICT_TYPES = ("response", "link")
 AIC_CAVEAT = (
@@ -52,7 +53,7 @@ def _forward(arch: Architecture, params: Params, inputs: np.ndarray, offset: np.
 
 
 @dataclass(frozen=True, eq=False)
-class NetworkResult:
+class NetworkResult(SharedResultMethods):
     """A fitted neural GLM. Create it with :func:`neuralglm.fit`.
 
     Attributes
@@ -161,12 +162,6 @@ class NetworkResult:
         eta, mu = _forward(self.architecture, self.params, inputs, offset_values, self.link)
         return pd.Series(mu if type == "response" else eta, index=index, name=type)
 
-    def residuals(self, type: str = "deviance") -> pd.Series:
-        """Residuals: ``"deviance"``, ``"pearson"``, ``"response"`` or ``"working"`` (R's types)."""
-        with jax.enable_x64(True):
-            values = derived.residuals(self.family, self.link, self.design.y, self.fitted_mu, self.design.weights, kind=type)
-        return pd.Series(np.asarray(values, dtype=np.float64), index=self.design.row_labels, name=type)
-
     def features(self, new_data=None) -> pd.DataFrame:
         """The last hidden layer, one column per unit (``h1 … hK``): the engineered features.
 
@@ -234,15 +229,6 @@ class NetworkResult:
         labelled "conditional on learned features".
         """
         return NetworkSummary.from_fit(self, coefficients)
-
-    def save(self, path, *, include_data: bool = True) -> None:
-        """Save to one ``.npz`` file (arrays + JSON spec, no pickle); read it back with :func:`neuralglm.load`.
-
-        See :func:`neuralglm.results.serialize.save` for ``include_data`` and what can be saved.
-        """
-        from neuralglm.results.serialize import save
-
-        save(self, path, include_data=include_data)
 
     def __repr__(self) -> str:
         return (

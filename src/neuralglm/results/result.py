@@ -20,12 +20,13 @@ from neuralglm.family.link import Identity, Link
 from neuralglm.fit.info import FitInfo
 from neuralglm.fit.irls import IRLSSolution, null_deviance
 from neuralglm.inference import covariance, significance
+from neuralglm.results.common import SharedResultMethods
 
 PREDICT_TYPES = ("response", "link")
 
 
 @dataclass(frozen=True, eq=False)
-class FitResult:
+class FitResult(SharedResultMethods):
     """A fitted GLM. Create it with :func:`neuralglm.glm`.
 
     Attributes
@@ -144,26 +145,11 @@ class FitResult:
             mu = np.asarray(self.link.inverse(eta), dtype=np.float64)
         return pd.Series(mu, index=index, name="response")
 
-    def residuals(self, type: str = "deviance") -> pd.Series:
-        """Residuals of the fit: ``"deviance"``, ``"pearson"``, ``"response"`` or ``"working"`` (R's types)."""
-        with jax.enable_x64(True):
-            values = derived.residuals(self.family, self.link, self.design.y, self.fitted_mu, self.design.weights, kind=type)
-        return pd.Series(np.asarray(values, dtype=np.float64), index=self.design.row_labels, name=type)
-
     def summary(self, level: float = 0.95):
         """An R-style summary: text with ``print()``, HTML in notebooks, ``.coefficients`` as a DataFrame."""
         from neuralglm.results.summary import Summary
 
         return Summary.from_fit(self, level)
-
-    def save(self, path, *, include_data: bool = True) -> None:
-        """Save to one ``.npz`` file (arrays + JSON spec, no pickle); read it back with :func:`neuralglm.load`.
-
-        See :func:`neuralglm.results.serialize.save` for ``include_data`` and what can be saved.
-        """
-        from neuralglm.results.serialize import save
-
-        save(self, path, include_data=include_data)
 
     def __repr__(self) -> str:
         return (

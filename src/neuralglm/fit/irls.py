@@ -12,8 +12,16 @@ extra step costs one weighted Gram; for canonical links (Newton = Fisher scoring
 convergence) it is usually one, for other links a few (Fisher scoring converges linearly).
 
 Large data start from a fit on an evenly spaced subsample (≥ 50,000 rows), which lands
-within a fraction of a standard error of the optimum, so the full-data Newton steps — the
-expensive part — are few. The optimum is unique, so this changes the cost, not the answer.
+within a few standard errors of the optimum. From there, cheap *preconditioned* steps
+β ← β + (c·H_sub)⁻¹ Xᵀ s(β) use the full-data score s (one pass over X for Xβ, one for Xᵀs)
+and the subsample's Fisher information H_sub scaled by c = Σw / Σw_sub instead of a full
+weighted Gram (n·p² flops, ≈ 10–15 such passes at p = 100). They converge linearly, at a rate
+≈ ‖I − (c·H_sub)⁻¹H‖ ≈ √(p/m) (≈ 0.05), to the same optimum; they stop once a step is below
+``PRECONDITIONED_TOL`` standard errors, or fall back to the full-data iterations as soon as
+anything looks wrong (a step not halving, the deviance rising, an invalid mean). The full
+IRLS loop then takes over unchanged: usually one weighted Gram, whose step (< 1e-9 SE)
+passes the stopping rule and whose factor gives the covariance. The optimum is unique, so
+this changes the cost, not the answer.
 """
 
 from __future__ import annotations
@@ -36,6 +44,9 @@ from neuralglm.fit.info import FitInfo, Status
 
 SUBSAMPLE_ROWS = 50_000  # warm-start subsample size; ≥ 50k keeps it within a fraction of an SE
 SUBSAMPLE_MIN_N = 200_000  # below this a full-data start is cheap enough
+PRECONDITIONED_TOL = 1e-10  # preconditioned steps stop below this many standard errors
+PRECONDITIONED_MAX_ITER = 40
+_ANDERSON_MEMORY = 5
 _MAX_HALVINGS = 30
 
 
@@ -72,6 +83,12 @@ def _working_quantities(family: Family, link: Link, y, eta, offset, weights):
 def _mean_and_deviance(family: Family, link: Link, y, eta, weights):
     mu = link.inverse(eta)
     return mu, derived.deviance(family, y, mu, weights)
+
+
+@partial(jax.jit, static_argnums=(0, 1))
+def _deviance_and_score(family: Family, link: Link, y, eta, weights):
+    mu = link.inverse(eta)
+    return mu, derived.deviance(family, y, mu, weights), derived.eta_score(family, link, y, mu, weights)
 
 
 def _as_numpy(values) -> np.ndarray:
@@ -168,9 +185,12 @@ def fit_irls(
             rank_check.run()
             return _closed_form(X, y, weights, offset, family, link, started)
         try:
+            prefix: list[tuple[float, float, float]] = []
             if start is None and control.warm_start:
-                start = _warm_start(X, y, weights, offset, family, link, column_names, control)
-            solution = _iterate(X, y, weights, offset, family, link, control, start, progress, started, rank_check)
+                warm = _warm_start(X, y, weights, offset, family, link)
+                if warm is not None:
+                    start, prefix = _preconditioned_steps(X, y, weights, offset, family, link, warm, started)
+            solution = _iterate(X, y, weights, offset, family, link, control, start, progress, started, rank_check, prefix)
         except (DivergenceError, np.linalg.LinAlgError, ArithmeticError, ValueError):
             rank_check.run()  # aliased columns explain the failure better, as when checked first
             raise
@@ -223,7 +243,14 @@ def _closed_form(X, y, weights, offset, family, link, started) -> IRLSSolution:
     return IRLSSolution(coef, eta, mu, factor, weights.copy(), info)
 
 
-def _warm_start(X, y, weights, offset, family, link, column_names, control) -> np.ndarray | None:
+@dataclass(frozen=True)
+class _WarmStart:
+    coef: np.ndarray
+    factor: linalg.GramFactor  # of the subsample's XᵀWX
+    scale: float  # Σ w / Σ w_sub: the full-data XᵀWX ≈ scale · the subsample's
+
+
+def _warm_start(X, y, weights, offset, family, link) -> _WarmStart | None:
     rows = _subsample(X.shape[0])
     if rows is None:
         return None
@@ -245,7 +272,66 @@ def _warm_start(X, y, weights, offset, family, link, column_names, control) -> n
     except (np.linalg.LinAlgError, DivergenceError, RankDeficientError, ArithmeticError, ValueError):
         # Any failure only costs the warm start (aliased columns, for one, are checked later).
         return None
-    return sub.coef if np.isfinite(sub.coef).all() else None
+    scale = float(np.sum(weights) / np.sum(weights[rows]))
+    if not (np.isfinite(sub.coef).all() and np.isfinite(scale) and scale > 0):
+        return None
+    return _WarmStart(sub.coef, sub.factor, scale)
+
+
+def _preconditioned_steps(X, y, weights, offset, family, link, warm: _WarmStart, started: float):
+    """Steps β ← β + (c·H_sub)⁻¹ Xᵀs(β) from the warm start (see the module docstring).
+
+    Returns the last coefficients known to be valid and no worse than the warm start, with
+    one history record (deviance, max coefficient change, seconds) per step taken. Anything
+    unexpected ends the phase early; the full-data iterations then carry on from there.
+    """
+    coef = warm.coef
+    records: list[tuple[float, float, float]] = []
+    try:
+        se = np.sqrt(np.maximum(warm.factor.inverse_diagonal(), 1e-300) / warm.scale)
+        eta = X @ coef + offset
+        if not link.valid_eta(eta):
+            return coef, records
+        mu, dev, score = (_as_numpy(v) for v in _deviance_and_score(family, link, y, eta, weights))
+        dev = float(dev)
+        if not (np.isfinite(dev) and family.mu_domain.contains(mu).all()):
+            return coef, records
+        last_size = np.inf
+        # Anderson acceleration (GMRES-like for the nearly linear fixed point): combine the
+        # last few steps so the error shrinks faster than the plain iteration's ≈ √(p/m).
+        points: list[np.ndarray] = []
+        residuals: list[np.ndarray] = []
+        for _ in range(PRECONDITIONED_MAX_ITER):
+            residual = warm.factor.solve(score @ X) / warm.scale / se  # plain step, in SE units
+            size = float(np.max(np.abs(residual)))
+            if not np.isfinite(size) or size > 0.5 * last_size:
+                break  # not converging fast: leave it to full Newton steps
+            if size < PRECONDITIONED_TOL:
+                break  # the full-data Newton step will confirm it (and give the covariance)
+            scaled = coef / se
+            target = scaled + residual
+            if points:
+                d_points = np.column_stack([scaled - q for q in points])
+                d_residuals = np.column_stack([residual - r for r in residuals])
+                gamma = np.linalg.lstsq(d_residuals, residual, rcond=1e-12)[0]
+                target = target - (d_points + d_residuals) @ gamma
+            points = ([*points, scaled])[-_ANDERSON_MEMORY:]
+            residuals = ([*residuals, residual])[-_ANDERSON_MEMORY:]
+            step = target * se - coef
+            coef_new = coef + step
+            eta = X @ coef_new + offset
+            if not link.valid_eta(eta):
+                break
+            mu, dev_new, score = (_as_numpy(v) for v in _deviance_and_score(family, link, y, eta, weights))
+            dev_new = float(dev_new)
+            rising = dev_new > dev + 1e-12 * (abs(dev) + 0.1) and size > 1e-3
+            if not np.isfinite(dev_new) or rising or not family.mu_domain.contains(mu).all():
+                break
+            coef, dev, last_size = coef_new, dev_new, size
+            records.append((dev, float(np.max(np.abs(step))), time.perf_counter() - started))
+    except (np.linalg.LinAlgError, ArithmeticError, ValueError):
+        pass
+    return coef, records
 
 
 def _intercept_only_coef(X, y, weights, offset, link: Link) -> np.ndarray | None:
@@ -258,7 +344,7 @@ def _intercept_only_coef(X, y, weights, offset, link: Link) -> np.ndarray | None
     return coef
 
 
-def _iterate(X, y, weights, offset, family, link, control, start, progress, started, rank_check=None) -> IRLSSolution:
+def _iterate(X, y, weights, offset, family, link, control, start, progress, started, rank_check=None, prefix=()) -> IRLSSolution:
     from tqdm.auto import tqdm
 
     if start is None:
@@ -272,7 +358,8 @@ def _iterate(X, y, weights, offset, family, link, control, start, progress, star
         mu, dev_old, valid = _evaluate(family, link, y, eta, weights)
         if not valid:
             raise DivergenceError("The starting coefficients give an invalid mean or a non-finite deviance; supply other start values.")
-    records = []
+    # Preconditioned steps taken before (no Gram, no step halving) come first in the history.
+    records: list[tuple] = [(i + 1, dev_p, 0, change, sec) for i, (dev_p, change, sec) in enumerate(prefix)]
     last_change = float("inf")
     converged = False
     polishing = 0
@@ -306,7 +393,7 @@ def _iterate(X, y, weights, offset, family, link, control, start, progress, star
                 eta_new = X @ coef_new + offset
                 mu_new, dev, valid = _evaluate(family, link, y, eta_new, weights)
             step = np.abs(coef_new - coef_old) if coef_old is not None else np.full_like(coef_new, np.inf)
-            records.append((iteration, dev, halvings, float(np.max(step)), time.perf_counter() - started))
+            records.append((len(prefix) + iteration, dev, halvings, float(np.max(step)), time.perf_counter() - started))
             coef, eta, mu = coef_new, eta_new, mu_new
             bar.update(1)
             bar.set_postfix(deviance=f"{dev:.6g}")

@@ -1,0 +1,153 @@
+"""The large-n path of IRLS: subsample warm start, preconditioned steps, one full Gram.
+
+The parity tests run at n = 500, below ``SUBSAMPLE_MIN_N``, so they never reach this path.
+Here the thresholds are lowered (monkeypatched) so n ≈ 20,000 uses it, and one honest
+n = 250,000 Poisson fit runs with the real thresholds. References: statsmodels at tol 1e-13.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+import statsmodels.api as sm
+from numpy.testing import assert_allclose
+
+import neuralglm as ng
+from neuralglm.errors import RankDeficientError
+from neuralglm.fit import irls, linalg
+
+RTOL = 1e-7
+
+SM_FAMILIES = {
+    ("poisson", "log"): lambda: sm.families.Poisson(sm.families.links.Log()),
+    ("binomial", "logit"): lambda: sm.families.Binomial(sm.families.links.Logit()),
+    ("binomial", "probit"): lambda: sm.families.Binomial(sm.families.links.Probit()),
+    ("gamma", "log"): lambda: sm.families.Gamma(sm.families.links.Log()),
+}
+
+
+@pytest.fixture
+def large_path(monkeypatch):
+    monkeypatch.setattr(irls, "SUBSAMPLE_MIN_N", 10_000)
+    monkeypatch.setattr(irls, "SUBSAMPLE_ROWS", 2_000)
+
+
+def _design(n: int, kind: str, rng: np.random.Generator) -> np.ndarray:
+    if kind == "iid":
+        features = rng.standard_normal((n, 4))
+    else:  # one common factor (correlation ≈ 0.8) and column scales from 0.01 to 100
+        common = rng.standard_normal((n, 1))
+        features = (2.0 * common + rng.standard_normal((n, 4))) * np.array([0.01, 1.0, 10.0, 100.0])
+    return np.column_stack([np.ones(n), features])
+
+
+def _simulate(family: str, link: str, n: int, kind: str, seed: int = 3):
+    rng = np.random.default_rng(seed)
+    X = _design(n, kind, rng)
+    beta_scaled = np.array([0.2, 0.3, -0.2, 0.1, 0.25])
+    beta = beta_scaled / np.maximum(X.std(axis=0), 1.0)  # linear predictor sd ≈ 0.3 whatever the scales
+    offset = rng.uniform(-0.2, 0.2, n)
+    weights = rng.integers(1, 4, n).astype(float)  # whole numbers: binomial y × weights stays whole
+    eta = X @ beta + offset
+    if family == "poisson":
+        y = rng.poisson(np.exp(eta)).astype(float)
+    elif family == "binomial":
+        p = 1 / (1 + np.exp(-eta)) if link == "logit" else sm.families.links.Probit().inverse(eta)
+        y = (rng.random(n) < p).astype(float)
+    else:
+        y = rng.gamma(2.0, np.exp(eta) / 2.0)
+    return X, y, offset, weights
+
+
+def _reference(family, link, X, y, offset, weights):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = sm.GLM(y, X, family=SM_FAMILIES[(family, link)](), offset=offset, var_weights=weights)
+        return model.fit(tol=1e-13, tol_criterion="params", maxiter=200)
+
+
+def _check(fit, ref):
+    assert_allclose(fit.coef.to_numpy(), ref.params, rtol=RTOL, atol=1e-12)
+    assert_allclose(fit.std_errors.to_numpy(), ref.bse, rtol=RTOL)
+    assert_allclose(fit.deviance, ref.deviance, rtol=1e-12)
+
+
+@pytest.mark.parametrize("kind", ["iid", "correlated"])
+@pytest.mark.parametrize(("family", "link"), list(SM_FAMILIES))
+def test_large_path_matches_statsmodels(large_path, family, link, kind):
+    X, y, offset, weights = _simulate(family, link, 20_000, kind)
+    fit = ng.glm_fit(X, y, family=family, link=link, offset=offset, weights=weights)
+    assert fit.info.converged
+    _check(fit, _reference(family, link, X, y, offset, weights))
+
+
+def test_preconditioned_steps_replace_most_grams(large_path, monkeypatch):
+    """Preconditioned steps are taken, and the full-data Gram iterations are few."""
+    grams = []
+    original = linalg.solve_weighted_least_squares
+
+    def counting(X, *args, **kwargs):
+        grams.append(X.shape[0])
+        return original(X, *args, **kwargs)
+
+    monkeypatch.setattr(linalg, "solve_weighted_least_squares", counting)
+    X, y, offset, weights = _simulate("poisson", "log", 20_000, "iid")
+    fit = ng.glm_fit(X, y, family="poisson", offset=offset, weights=weights)
+    full = [n for n in grams if n == 20_000]
+    assert len(full) <= 2
+    assert fit.info.n_iter > len(full)  # the history records the preconditioned steps too
+    assert fit.info.history["iteration"].tolist() == list(range(1, fit.info.n_iter + 1))
+
+
+def test_fallback_when_preconditioner_is_poor(large_path, monkeypatch):
+    """A badly scaled preconditioner makes the steps stall; the full iterations still converge."""
+    original = irls._warm_start
+
+    def poor(*args, **kwargs):
+        warm = original(*args, **kwargs)
+        return None if warm is None else irls._WarmStart(warm.coef, warm.factor, warm.scale * 0.3)
+
+    monkeypatch.setattr(irls, "_warm_start", poor)
+    X, y, offset, weights = _simulate("binomial", "logit", 20_000, "iid")
+    fit = ng.glm_fit(X, y, family="binomial", offset=offset, weights=weights)
+    _check(fit, _reference("binomial", "logit", X, y, offset, weights))
+
+
+def test_honest_large_poisson():
+    n = 250_000
+    rng = np.random.default_rng(11)
+    X = np.column_stack([np.ones(n), rng.standard_normal((n, 5))])
+    offset = rng.uniform(-0.2, 0.2, n)
+    y = rng.poisson(np.exp(X @ np.array([0.1, 0.2, -0.1, 0.05, 0.3, -0.2]) + offset)).astype(float)
+    weights = np.ones(n)
+    assert n >= irls.SUBSAMPLE_MIN_N
+    fit = ng.glm_fit(X, y, family="poisson", offset=offset)
+    _check(fit, _reference("poisson", "log", X, y, offset, weights))
+
+
+def test_collinear_column_at_large_n_raises(large_path):
+    X, y, offset, weights = _simulate("poisson", "log", 20_000, "iid")
+    X = np.column_stack([X, X[:, 1] - 2.0 * X[:, 3]])
+    names = ["Intercept", "a", "b", "c", "d", "a_minus_2c"]
+    with pytest.raises(RankDeficientError, match="a_minus_2c"):
+        ng.glm_fit(X, y, family="poisson", offset=offset, weights=weights, column_names=names)
+
+
+def test_rank_certified():
+    rng = np.random.default_rng(0)
+    X = np.column_stack([np.ones(5_000), rng.standard_normal((5_000, 3))])
+    prior = np.ones(5_000)
+    working = rng.uniform(0.5, 2.0, 5_000)  # working/prior weight ratio within [0.5, 2]
+    factor = linalg.factor_gram(linalg.weighted_gram(X, working))
+    assert linalg.rank_certified(factor, prior, working)
+    assert not linalg.rank_certified(None, prior, working)
+    # Nearly collinear: the share outside the span of the others is far below the certificate.
+    near = np.column_stack([X, X[:, 1] + 1e-4 * rng.standard_normal(5_000)])
+    near_factor = linalg.factor_gram(linalg.weighted_gram(near, working))
+    assert not linalg.rank_certified(near_factor, prior, working)
+    # Extreme weight spread voids the certificate even for a well-conditioned design.
+    extreme = working.copy()
+    extreme[0] = 1e-12
+    assert not linalg.rank_certified(linalg.factor_gram(linalg.weighted_gram(X, extreme)), prior, extreme)

@@ -143,18 +143,21 @@ def _binary_truth(n_obs: int, seed: int, out: Path, epochs: int) -> dict:
     return {"max_coef_difference": difference, "table": table, "plot": path}
 
 
-def _features(net, data: pd.DataFrame) -> dict:
+def _features(data: pd.DataFrame, seed: int, epochs: int) -> dict:
     _section(4, "Hidden layers are feature engineering: the output layer is a GLM on them")
+    net = ng.fit("y ~ x", data, hidden=(4,), activation="tanh", solver="lbfgs", dtype="float64", tol=1e-9, epochs=epochs, seed=seed)
     features = net.features(data)
-    print("The last hidden layer of the ReLU network of section 2 (first rows):\n")
+    print("A network with 4 tanh units on the data of section 2. Its last hidden layer (first rows):\n")
     print(features.head(4).to_string(float_format=lambda v: f"{v:.3f}"))
     glm = net.output_glm()
     network_mean = net.predict().to_numpy()
     difference = float(np.max(np.abs(glm.predict().to_numpy() - network_mean)) / np.std(network_mean))
-    print(f"\nA Gaussian GLM refitted by IRLS on these features ({glm.rank - 1} after dropping units that are")
-    print("constant or linear combinations of others on these rows) reproduces the network's predictions")
-    print(f"to {difference:.1e} standard deviations. Its coefficients, conditional on the learned features:\n")
-    print(glm.coef_table().iloc[:5, :4].to_string(float_format=lambda v: f"{v:.4g}"))
+    kept = len(glm.coef) - 1
+    dropped = "" if kept == features.shape[1] else f" ({features.shape[1] - kept} saturated or collinear unit dropped, as R reports NA)"
+    print(f"\nA Gaussian GLM refitted by IRLS on these features{dropped} reproduces the network's")
+    print(f"predictions to {difference:.1e} standard deviations. Its coefficients, conditional on the")
+    print("learned features (the hidden layer's uncertainty is not in these standard errors):\n")
+    print(glm.coef_table().iloc[:, :4].to_string(float_format=lambda v: f"{v:.4g}"))
     return {"max_difference_in_sd": difference}
 
 
@@ -221,7 +224,7 @@ def run_demo(out: str | Path = "neuralglm-demo", *, quick: bool = False, seed: i
         "nonlinear": _nonlinear_truth(n_obs, seed, out, epochs),
         "binary": _binary_truth(n_obs, seed, out, epochs),
     }
-    results["features"] = _features(results["nonlinear"]["net"], results["nonlinear"]["data"])
+    results["features"] = _features(results["nonlinear"]["data"], seed, epochs)
     results["insurance"] = _insurance(seed, epochs)
     print(f"\n{_RULE}\nDone in {time.perf_counter() - started:.1f} s. Plots written to {out.resolve()}")
     return results

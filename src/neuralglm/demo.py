@@ -153,7 +153,7 @@ def _features(data: pd.DataFrame, seed: int, epochs: int) -> dict:
     network_mean = net.predict().to_numpy()
     difference = float(np.max(np.abs(glm.predict().to_numpy() - network_mean)) / np.std(network_mean))
     kept = len(glm.coef) - 1
-    dropped = "" if kept == features.shape[1] else f" ({features.shape[1] - kept} saturated or collinear unit dropped, as R reports NA)"
+    dropped = "" if kept == features.shape[1] else f" ({features.shape[1] - kept} saturated or collinear unit(s) dropped, as R reports NA)"
     print(f"\nA Gaussian GLM refitted by IRLS on these features{dropped} reproduces the network's")
     print(f"predictions to {difference:.1e} standard deviations. Its coefficients, conditional on the")
     print("learned features (the hidden layer's uncertainty is not in these standard errors):\n")

@@ -23,7 +23,7 @@ def heldout_deviance(fit, data) -> float:
     >>> heldout_deviance(fit, df.iloc[48:]) > 0
     True
     """
-    design = _evaluation_design(fit, data)
+    design = evaluation_design(fit, data)
     mu = fit.predict(data, type="response").to_numpy()
     with jax.enable_x64(True):
         return float(derived.deviance(fit.family, design.y, mu, design.total_weights))
@@ -42,7 +42,7 @@ def heldout_deviance_explained(fit, data) -> float:
     >>> 0 < heldout_deviance_explained(fit, df.iloc[48:]) < 1
     True
     """
-    design = _evaluation_design(fit, data)
+    design = evaluation_design(fit, data)
     train = fit.design
     with jax.enable_x64(True):
         # The intercept-only model refitted on the training rows, then evaluated on the new rows.
@@ -75,7 +75,11 @@ def _null_intercept(fit) -> float:
     return float(solution.coef[0])
 
 
-def _evaluation_design(fit, data):
+def evaluation_design(fit, data):
+    """The :class:`~neuralglm.data.design.Design` of new ``data`` read the way ``fit`` read its training data.
+
+    Response, offset/exposure and weight columns are taken by the names used when fitting.
+    """
     source = fit.design.offset_source
     return make_design(
         fit.formula,

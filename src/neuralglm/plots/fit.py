@@ -22,10 +22,9 @@ def _observed(fit, data) -> dict[str, np.ndarray]:
         design = fit.design
         mu = np.asarray(fit.fitted_mu, dtype=np.float64)
     else:
-        from neuralglm.data.design import make_design
+        from neuralglm.evaluate import evaluation_design
 
-        source = fit.design.offset_source
-        design = make_design(fit.formula, data, fit.family, offset=source.offset_column, exposure=source.exposure_column)
+        design = evaluation_design(fit, data)
         mu = fit.predict(data).to_numpy(dtype=np.float64)
     exposure = np.exp(design.offset) if _common.exposure_name(fit) is not None else np.ones_like(mu)
     return {"y": np.asarray(design.y, dtype=np.float64), "mu": mu, "weights": np.asarray(design.total_weights), "exposure": exposure}

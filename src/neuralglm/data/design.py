@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from neuralglm.data import validate
-from neuralglm.errors import DataError, DomainError
+from neuralglm.errors import DataError, DataWarning, DomainError
 from neuralglm.family.family import Family
 
 _CBIND = re.compile(r"^\s*cbind\(\s*([^,()]+?)\s*,\s*([^,()]+?)\s*\)\s*$")
@@ -94,7 +94,13 @@ def _to_pandas(data) -> pd.DataFrame:
     if isinstance(data, pd.DataFrame):
         return data
     if hasattr(data, "to_pandas"):  # polars (and pyarrow) frames
-        return data.to_pandas()
+        frame = data.to_pandas()
+        # A polars Categorical keeps its levels in order of first appearance, so the reference
+        # level would depend on row order; sort them, as R's factor() does (an Enum keeps its order).
+        for name, dtype in getattr(data, "schema", {}).items():
+            if str(dtype).startswith("Categorical") and isinstance(frame[name].dtype, pd.CategoricalDtype):
+                frame[name] = frame[name].cat.reorder_categories(sorted(frame[name].cat.categories))
+        return frame
     if isinstance(data, dict):
         return pd.DataFrame(data)
     raise DataError(f"data must be a pandas or polars DataFrame (or a dict of columns); got {type(data).__name__}.")
@@ -188,6 +194,8 @@ def make_design(
 
     frame = _to_pandas(data)
     n_rows = len(frame)
+    if n_rows == 0:
+        raise DataError("The data have no rows.")
     labels = frame.index.to_numpy()
     lhs, rhs = split_formula(formula)
     rhs_variables = _required_rhs_variables(rhs)
@@ -241,15 +249,48 @@ def make_design(
         validate.check_exposure(extras["exposure"], labels, sources["exposure"])
         total_offset = total_offset + np.log(extras["exposure"])
 
+    # Levels with no rows left (after subsetting, or dropped rows) would give all-zero dummy
+    # columns; R's model.frame drops unused levels, and so do we (for the variables used).
+    unused = {
+        name: frame[name].cat.remove_unused_categories()
+        for name in rhs_variables
+        if isinstance(frame[name].dtype, pd.CategoricalDtype) and int(frame[name].nunique()) < len(frame[name].cat.categories)
+    }
+    if unused:
+        frame = frame.assign(**unused)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", FutureWarning)
+            warnings.simplefilter("ignore", RuntimeWarning)  # log(0) and friends: reported below, by column
             matrix = formulaic.model_matrix(rhs, frame, na_action="ignore")
     except Exception as error:
         raise DataError(f"Cannot build the design matrix for {rhs!r}: {error}") from None
     X = np.ascontiguousarray(matrix.to_numpy(dtype=np.float64))
     if X.shape[1] == 0:
         raise DataError(f"The formula {formula!r} has no terms on its right-hand side (not even an intercept).")
+    if not np.isfinite(X.sum(axis=1)).all():
+        finite = np.isfinite(X)
+        bad_rows = ~finite.all(axis=1)
+        if bad_rows.any():
+            problems = "; ".join(
+                f"'{matrix.columns[j]}' has {validate.describe_rows(labels, ~finite[:, j])} missing or infinite"
+                for j in np.flatnonzero(~finite.all(axis=0))
+            )
+            if missing == "raise":
+                raise DataError(
+                    f"The formula's terms produce missing or infinite values: {problems} (e.g. log of 0). "
+                    "Fix the data or the transform, or pass missing='drop' to drop those rows."
+                )
+            if bad_rows.all():
+                raise DataError(f"Every row has a missing or infinite value in the formula's terms: {problems}.")
+            warnings.warn(
+                f"Dropped {bad_rows.sum():,} of {len(X):,} rows where the formula's terms are missing or infinite: {problems}.",
+                DataWarning,
+                stacklevel=2,
+            )
+            keep_rows = ~bad_rows
+            X, y, prior, total_offset, labels = X[keep_rows], y[keep_rows], prior[keep_rows], total_offset[keep_rows], labels[keep_rows]
+            freq = None if freq is None else freq[keep_rows]
 
     def column_source(name: str, value) -> str | None:
         return value if isinstance(value, str) else None
@@ -286,10 +327,12 @@ def _has_ones_column(X: np.ndarray) -> bool:
 
 def design_from_arrays(X, y, *, column_names=None, weights=None, freq_weights=None, offset=None, family: Family) -> Design:
     """A :class:`Design` from a ready design matrix (R's ``glm.fit(x, y)``); no formula, no copies of ``X`` beyond one."""
-    X = np.asarray(X, dtype=np.float64)
+    # A copy: the fit must not change if the caller later edits their array (R copies too).
+    X = np.array(X, dtype=np.float64, order="C", copy=True)
     if X.ndim != 2:
         raise DataError(f"X must be a 2-d array (n_obs, n_coef); got shape {X.shape}.")
-    X = np.ascontiguousarray(X)
+    if X.shape[0] == 0:
+        raise DataError("X has no rows.")
     n_obs = X.shape[0]
     y_values, _ = validate.as_column(y, None, n_obs, "y")
     labels = np.arange(n_obs)
@@ -355,8 +398,9 @@ def model_matrix_for(design: Design, new_data, *, offset=None, exposure=None) ->
     except (Warning, FormulaicError) as error:
         message = str(error)
         if "categories outside" in message or "not seen" in message:
+            levels = re.search(r"\{.*\}", message)
             raise DataError(
-                f"New data contain factor levels not seen when fitting: {message.split(':', 1)[-1].split('.')[0].strip()}. "
+                f"New data contain factor levels not seen when fitting: {levels.group(0) if levels else message}. "
                 "The model has no coefficient for them: drop those rows or refit with them included."
             ) from None
         raise DataError(f"Cannot build the design matrix for the new data: {message}") from None

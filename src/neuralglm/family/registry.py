@@ -46,6 +46,19 @@ _LINKS: dict[str, Callable[..., Link]] = {
 }
 _LINK_ALIASES = {"1/mu^2": "inverse_squared", "inverse_power": "inverse"}
 
+# The links R's family objects accept (?family; MASS::negative.binomial; statmod::tweedie takes
+# any power link). Names outside these raise; a Link object is taken as given, as R takes a
+# "link-glm" object for any family.
+_ALLOWED_LINKS = {
+    "gaussian": ("identity", "log", "inverse"),
+    "binomial": ("logit", "probit", "cloglog", "log"),
+    "poisson": ("log", "identity", "sqrt"),
+    "gamma": ("inverse", "identity", "log"),
+    "inverse_gaussian": ("inverse_squared", "inverse", "identity", "log"),
+    "negative_binomial": ("log", "sqrt", "identity"),
+    "tweedie": ("log", "identity", "inverse", "inverse_squared", "sqrt", "power(p)"),
+}
+
 _CALL = re.compile(r"^\s*([A-Za-z_./^0-9]+?)\s*(?:\(\s*([^()]*?)\s*\))?\s*$")
 
 
@@ -108,6 +121,19 @@ def get_link(link: str | Link | None, family: Family | None = None) -> Link:
         return get_link(family.default_link)
     if isinstance(link, Link):
         return link
+    resolved = _resolve_link(link)
+    if family is not None:
+        allowed = _ALLOWED_LINKS.get(family.name)
+        name = "power(p)" if type(resolved) is Power else resolved.name
+        if allowed is not None and name not in allowed:
+            raise SpecificationError(
+                f"Link {link!r} is not available for the {family} family (as in R); available links: {', '.join(allowed)}. "
+                "Pass a Link object to use another one at your own risk."
+            )
+    return resolved
+
+
+def _resolve_link(link) -> Link:
     if not isinstance(link, str):
         raise SpecificationError(f"link must be a name or a neuralglm Link; got {type(link).__name__}.")
     name, argument = _parse(link) if link.strip() not in _LINK_ALIASES else (link.strip(), None)

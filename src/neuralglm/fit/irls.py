@@ -371,9 +371,16 @@ def _iterate(X, y, weights, offset, family, link, control, start, progress, star
     try:
         for iteration in range(1, control.max_iter + 1):
             w_j, z_j = _working_quantities(family, link, y, eta, offset, weights)
-            w = _as_numpy(w_j)
+            w, z = _as_numpy(w_j), _as_numpy(z_j)
+            if not (np.isfinite(w).all() and np.isfinite(z).all()):
+                where = "the starting values (the link of the data's means)" if coef_old is None else f"iteration {iteration}"
+                raise DivergenceError(
+                    f"IRLS cannot continue: the working weights are not finite at {where}. The {link} link cannot map "
+                    f"some means of the {family} family (R: 'cannot find valid starting values'). Use the family's "
+                    f"default link ('{family.default_link}'), or check the response for values the link cannot take."
+                )
             inspect = None if rank_check is None else rank_check.inspector(w)
-            coef_new, factor = linalg.solve_weighted_least_squares(X, w, _as_numpy(z_j), inspect)
+            coef_new, factor = linalg.solve_weighted_least_squares(X, w, z, inspect)
             eta_new = X @ coef_new + offset
             mu_new, dev, valid = _evaluate(family, link, y, eta_new, weights)
             halvings = 0

@@ -61,11 +61,26 @@ def anova(*fits, test: str | None = None) -> pd.DataFrame:
     """
     if len(fits) < 2:
         raise SpecificationError("anova() compares at least two fitted models, smallest first.")
+    for fit in fits:
+        if not hasattr(fit, "rank"):
+            raise SpecificationError(
+                "anova() compares nested GLMs. A network's parameters are not identifiable, so the χ²/F reference "
+                "distribution does not hold: compare networks by held-out deviance (ng.heldout_deviance)."
+            )
     for small, big in itertools.pairwise(fits):
         if small.df_resid < big.df_resid:
             raise SpecificationError("Pass the models from the smallest (most residual df) to the largest.")
-        if small.n_obs != big.n_obs or str(small.family) != str(big.family):
-            raise SpecificationError("anova() needs models fitted to the same rows with the same family.")
+        if str(small.family) != str(big.family):
+            raise SpecificationError(f"anova() needs models of the same family; got {small.family} and {big.family}.")
+        same_data = all(
+            np.array_equal(getattr(small.design, name), getattr(big.design, name))
+            for name in ("y", "total_weights", "offset", "row_labels")
+        )
+        if not same_data:
+            raise SpecificationError(
+                "anova() needs models fitted to the same rows, response, weights and offset (as R's anova.glmlist checks); "
+                "these differ. Refit both models on the same data."
+            )
     largest = fits[-1]
     estimated = largest.family.fixed_dispersion is None
     test = test or ("F" if estimated else "Chisq")

@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 
 from neuralglm.data.design import Design
+from neuralglm.errors import SpecificationError
 from neuralglm.family import derived
 from neuralglm.family.family import Family
 from neuralglm.family.link import Link
@@ -30,6 +31,8 @@ class SharedResultMethods:
         >>> round(float((fit.residuals("deviance") ** 2).sum() - fit.deviance), 8)
         0.0
         """
+        if type not in derived.RESIDUAL_KINDS:
+            raise SpecificationError(f"Unknown residual type {type!r}; choose one of {', '.join(derived.RESIDUAL_KINDS)}.")
         with jax.enable_x64(True):
             values = derived.residuals(self.family, self.link, self.design.y, self.fitted_mu, self.design.weights, kind=type)
         return pd.Series(np.asarray(values, dtype=np.float64), index=self.design.row_labels, name=type)

@@ -6,6 +6,8 @@ a summary) is a method with a verb.
 
 from __future__ import annotations
 
+import math
+import numbers
 from dataclasses import dataclass, field
 
 import jax
@@ -181,8 +183,8 @@ def make_result(
             phi = float(derived.dispersion(family, y, mu, total, df_resid)) if df_resid > 0 else float("nan")
             method = "fixed" if family.fixed_dispersion is not None and dispersion is None else "pearson"
             if dispersion == "pearson":
-                phi = chi2 / df_resid
-        elif isinstance(dispersion, (int, float)) and dispersion > 0:
+                phi = chi2 / df_resid if df_resid > 0 else float("nan")
+        elif isinstance(dispersion, numbers.Real) and not isinstance(dispersion, bool) and 0 < dispersion < math.inf:
             phi, method = float(dispersion), "user"
         else:
             raise SpecificationError(f"dispersion must be None, 'pearson' or a positive number; got {dispersion!r}.")

@@ -7,6 +7,7 @@ import numpy as np
 
 from neuralglm.data.design import make_design
 from neuralglm.family import derived
+from neuralglm.fit.irls import intercept_only
 
 
 def heldout_deviance(fit, data) -> float:
@@ -23,7 +24,10 @@ def heldout_deviance(fit, data) -> float:
     >>> heldout_deviance(fit, df.iloc[48:]) > 0
     True
     """
-    design = evaluation_design(fit, data)
+    return _deviance_of_predictions(fit, data, evaluation_design(fit, data))
+
+
+def _deviance_of_predictions(fit, data, design) -> float:
     mu = fit.predict(data, type="response").to_numpy()
     with jax.enable_x64(True):
         return float(derived.deviance(fit.family, design.y, mu, design.total_weights))
@@ -46,33 +50,13 @@ def heldout_deviance_explained(fit, data) -> float:
     train = fit.design
     with jax.enable_x64(True):
         # The intercept-only model refitted on the training rows, then evaluated on the new rows.
-        rate = np.sum(train.total_weights * train.y) / np.sum(train.total_weights)
         if np.any(train.offset) or np.any(design.offset):
-            link = fit.link
-            base = float(link(rate)) if not np.any(train.offset) else _null_intercept(fit)
-            null_mu = np.asarray(link.inverse(base + design.offset), dtype=np.float64)
+            base = intercept_only(train.y, train.total_weights, train.offset, fit.family, fit.link)
+            null_mu = np.asarray(fit.link.inverse(base + design.offset), dtype=np.float64)
         else:
-            null_mu = np.full_like(design.y, rate)
+            null_mu = np.full_like(design.y, np.sum(train.total_weights * train.y) / np.sum(train.total_weights))
         null = float(derived.deviance(fit.family, design.y, null_mu, design.total_weights))
-    return 1.0 - heldout_deviance(fit, data) / null
-
-
-def _null_intercept(fit) -> float:
-    from neuralglm.fit.irls import fit_irls
-
-    train = fit.design
-    solution = fit_irls(
-        np.ones((train.n_obs, 1)),
-        train.y,
-        train.total_weights,
-        train.offset,
-        fit.family,
-        fit.link,
-        column_names=("Intercept",),
-        check_rank=False,
-        progress=False,
-    )
-    return float(solution.coef[0])
+    return 1.0 - _deviance_of_predictions(fit, data, design) / null
 
 
 def evaluation_design(fit, data):

@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import math
 import numbers
-import warnings
 from collections.abc import Callable
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -25,7 +23,7 @@ from neuralglm.family.family import Family
 from neuralglm.family.link import Link
 from neuralglm.family.registry import get_family, get_link
 from neuralglm.fit.gradient import GradientControl, fit_gradient
-from neuralglm.fit.irls import fit_irls
+from neuralglm.fit.irls import intercept_only
 from neuralglm.model.architecture import Architecture
 from neuralglm.model.inputs import fit_scaling
 from neuralglm.results.network import make_network_result
@@ -241,7 +239,8 @@ def fit(
         patience=patience,
         tol=tol if tol is not None else DEFAULT_TOL[chosen],
     )
-    output_bias = _null_intercept(design, family_obj, link_obj) if has_bias else None
+    # The output bias starts at the null model's intercept, so training starts at the null deviance.
+    output_bias = intercept_only(design.y, design.total_weights, design.offset, family_obj, link_obj) if has_bias else None
     solution = fit_gradient(
         inputs,
         design.y,
@@ -269,17 +268,6 @@ def fit(
         dispersion=dispersion,
         cov_type=cov_type,
     )
-
-
-def _null_intercept(design, family: Family, link: Link) -> float:
-    """The intercept of the intercept-only fit (with the offset), so training starts at the null deviance."""
-    ones = np.ones((design.n_obs, 1))
-    with warnings.catch_warnings(), jax.enable_x64(True):
-        warnings.simplefilter("ignore")
-        solution = fit_irls(
-            ones, design.y, design.total_weights, design.offset, family, link, column_names=("Intercept",), check_rank=False, progress=False
-        )
-    return float(solution.coef[0])
 
 
 __all__ = ["fit"]

@@ -319,10 +319,10 @@ def make_design(
     )
 
 
-def _has_ones_column(X: np.ndarray) -> bool:
-    """Whether some column of ``X`` is all ones; only columns that start with 1000 ones are read in full."""
+def ones_columns(X: np.ndarray) -> list[int]:
+    """Indices of the columns of ``X`` that are all ones; only columns that start with 1000 ones are read in full."""
     candidates = np.flatnonzero(np.all(X[:1000] == 1.0, axis=0))
-    return any(bool(np.all(X[:, j] == 1.0)) for j in candidates)
+    return [int(j) for j in candidates if np.all(X[:, j] == 1.0)]
 
 
 def design_from_arrays(X, y, *, column_names=None, weights=None, freq_weights=None, offset=None, family: Family) -> Design:
@@ -369,7 +369,7 @@ def design_from_arrays(X, y, *, column_names=None, weights=None, freq_weights=No
         row_labels=labels,
         offset_source=OffsetSource(offset_array=offset is not None),
         # As R's glm.fit(intercept=TRUE): a column of ones is the intercept of the null model.
-        has_intercept=_has_ones_column(X),
+        has_intercept=bool(ones_columns(X)),
     )
 
 

@@ -35,6 +35,7 @@ import jax
 import numpy as np
 import pandas as pd
 
+from neuralglm.data.design import ones_columns
 from neuralglm.errors import ConvergenceWarning, DivergenceError, RankDeficientError, SeparationWarning
 from neuralglm.family import derived
 from neuralglm.family.family import Family, Gaussian
@@ -335,8 +336,8 @@ def _preconditioned_steps(X, y, weights, offset, family, link, warm: _WarmStart,
 
 
 def _intercept_only_coef(X, y, weights, offset, link: Link) -> np.ndarray | None:
-    ones = np.flatnonzero(np.all(X[: min(len(X), 1000)] == 1.0, axis=0))
-    if ones.size == 0:
+    ones = ones_columns(X)
+    if not ones:
         return None
     coef = np.zeros(X.shape[1])
     mean = np.sum(weights * y) / np.sum(weights)
@@ -441,17 +442,29 @@ def _iterate(X, y, weights, offset, family, link, control, start, progress, star
     return IRLSSolution(coef, eta, mu, factor, w, info)
 
 
+def intercept_only(y, weights, offset, family: Family, link: Link) -> float:
+    """Intercept of the intercept-only GLM with the offset (R's null model), on the link scale.
+
+    Without an offset it is g(weighted mean of y), the exact maximum-likelihood estimate;
+    with one it is fitted by IRLS on a column of ones.
+    """
+    with jax.enable_x64(True):
+        if not np.any(offset):
+            return float(link(np.sum(weights * y) / np.sum(weights)))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ones = np.ones((len(y), 1))
+            solution = fit_irls(ones, y, weights, offset, family, link, column_names=("Intercept",), check_rank=False, progress=False)
+        return float(solution.coef[0])
+
+
 def null_deviance(y, weights, offset, family: Family, link: Link, has_intercept: bool) -> float:
     """Deviance of the model with only the intercept (and the offset), as R's ``glm.fit`` reports it."""
     with jax.enable_x64(True):
         if not has_intercept:
             mu = _as_numpy(link.inverse(offset))
-            return float(derived.deviance(family, y, mu, weights))
-        if not np.any(offset):
-            mean = np.sum(weights * y) / np.sum(weights)
-            return float(derived.deviance(family, y, np.full_like(y, mean), weights))
-        ones = np.ones((len(y), 1))
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            solution = fit_irls(ones, y, weights, offset, family, link, column_names=("Intercept",), check_rank=False, progress=False)
-        return float(derived.deviance(family, y, solution.mu, weights))
+        elif not np.any(offset):
+            mu = np.full_like(y, np.sum(weights * y) / np.sum(weights))
+        else:
+            mu = _as_numpy(link.inverse(intercept_only(y, weights, offset, family, link) + offset))
+        return float(derived.deviance(family, y, mu, weights))

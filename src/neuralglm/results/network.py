@@ -7,7 +7,6 @@ with standard errors that are conditional on the features.
 
 from __future__ import annotations
 
-import html
 from dataclasses import dataclass, field
 from functools import partial
 
@@ -29,6 +28,7 @@ from neuralglm.model.inputs import InputScaling
 from neuralglm.model.params import Params
 from neuralglm.model.predictor import hidden_features, linear_predictor
 from neuralglm.results.common import SharedResultMethods
+from neuralglm.results.summary import html_summary
 
 PREDICT_TYPES = ("response", "link")
 AIC_CAVEAT = (
@@ -392,12 +392,10 @@ class NetworkSummary:
         return str(self)
 
     def _repr_html_(self) -> str:
-        head = "".join(f"<div>{html.escape(line)}</div>" for line in self.header)
-        foot = "".join(f"<div>{html.escape(line)}</div>" for line in self.footer)
-        parts = [head, self.history.to_html(index=False, float_format=lambda v: f"{v:.6g}")]
+        parts = [self.history.to_html(index=False, float_format=lambda v: f"{v:.6g}")]
         if self.coefficients is not None:
             parts += [
                 "<div>Output layer refitted as a GLM, conditional on learned features:</div>",
                 self.coefficients.to_html(float_format=lambda v: f"{v:.6g}"),
             ]
-        return f"<div class='neuralglm'>{''.join(parts)}{foot}</div>"
+        return html_summary(self.header, parts, self.footer)

@@ -101,10 +101,15 @@ class Summary:
         return str(self)
 
     def _repr_html_(self) -> str:
-        head = "".join(f"<div>{html.escape(line)}</div>" for line in self.header)
-        foot = "".join(f"<div>{html.escape(line)}</div>" for line in self.footer)
         table = self.coefficients.to_html(float_format=lambda v: f"{v:.6g}", classes="neuralglm-summary")
-        return f"<div class='neuralglm'>{head}{table}{foot}</div>"
+        return html_summary(self.header, [table], self.footer)
+
+
+def html_summary(header, body: list[str], footer) -> str:
+    """A notebook summary: escaped header lines, the HTML body parts, escaped footer lines."""
+    head = "".join(f"<div>{html.escape(line)}</div>" for line in header)
+    foot = "".join(f"<div>{html.escape(line)}</div>" for line in footer)
+    return f"<div class='neuralglm'>{head}{''.join(body)}{foot}</div>"
 
 
 def _stars(p: float) -> str:

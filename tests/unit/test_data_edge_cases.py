@@ -100,3 +100,8 @@ def test_glm_fit_keeps_its_own_copy_of_x(df):
     X = np.column_stack([np.ones(len(df)), df["x"].to_numpy()])
     fit = ng.glm_fit(X, df["y"].to_numpy(), "poisson")
     assert not np.shares_memory(fit.design.X, X)
+
+
+def test_fixed_dispersion_stays_fixed_without_residual_df(df):
+    # R's summary.glm: dispersion 1 for Poisson whatever df.residual is (a saturated fit included).
+    assert ng.glm("y ~ x", df.iloc[:2], family="poisson").dispersion == 1.0

@@ -51,11 +51,17 @@ def pearson_chi2(family: Family, y, mu, weights):
     return jnp.sum(weights * (y - mu) ** 2 / family.variance(mu))
 
 
-def dispersion(family: Family, y, mu, weights, df_resid):
-    """Dispersion as R's ``summary.glm`` reports it: fixed, else Pearson χ² / df_resid."""
-    if family.fixed_dispersion is not None:
-        return jnp.asarray(family.fixed_dispersion, dtype=jnp.result_type(float))
-    return pearson_chi2(family, y, mu, weights) / df_resid
+def dispersion(family: Family, y, mu, weights, df_resid, *, quasi: bool = False):
+    """Dispersion as R's ``summary.glm`` reports it: fixed, else Pearson χ² / df_resid.
+
+    ``quasi=True`` estimates it from Pearson χ² even where the family fixes it (quasi-Poisson,
+    quasi-binomial). With no residual degrees of freedom there is nothing to estimate from: NaN.
+    """
+    if family.fixed_dispersion is not None and not quasi:
+        return float(family.fixed_dispersion)
+    if df_resid <= 0:
+        return float("nan")
+    return float(pearson_chi2(family, y, mu, weights)) / df_resid
 
 
 def residuals(family: Family, link: Link, y, mu, weights, kind: str = "deviance"):

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import math
+import numbers
+from dataclasses import dataclass
+
 import jax
 import numpy as np
 import pandas as pd
@@ -11,6 +15,7 @@ from neuralglm.errors import SpecificationError
 from neuralglm.family import derived
 from neuralglm.family.family import Family
 from neuralglm.family.link import Link
+from neuralglm.fit.irls import null_deviance
 
 
 class SharedResultMethods:
@@ -45,3 +50,52 @@ class SharedResultMethods:
         from neuralglm.results.serialize import save
 
         save(self, path, include_data=include_data)
+
+
+@dataclass(frozen=True)
+class FitStatistics:
+    """The likelihood statistics every fitted model reports, in float64."""
+
+    n_obs: float
+    df_resid: float
+    deviance: float
+    null_deviance: float
+    pearson_chi2: float
+    dispersion: float
+    dispersion_method: str
+    loglik: float
+    aic: float
+    bic: float
+
+
+def fit_statistics(design: Design, family: Family, link: Link, mu: np.ndarray, n_params: int, dispersion=None) -> FitStatistics:
+    """Deviance, Pearson χ², dispersion, R's loglik/AIC/BIC and counts of a fit with ``n_params`` parameters.
+
+    ``n_obs`` counts rows with positive weight (times their frequency weights); ``dispersion``
+    is ``None`` (fixed for Poisson/binomial/negative binomial, else Pearson χ²/df_resid),
+    ``"pearson"`` or a finite positive number; NaN where df_resid ≤ 0 leaves nothing to estimate from.
+    """
+    y, prior, freq = design.y, design.weights, design.freq_weights
+    total = design.total_weights
+    counted = total > 0
+    n_obs = float(np.sum(freq[counted])) if freq is not None else float(np.sum(counted))
+    df_resid = n_obs - n_params
+    with jax.enable_x64(True):
+        dev = float(derived.deviance(family, y, mu, total))
+        chi2 = float(derived.pearson_chi2(family, y, mu, total))
+        if dispersion is None or dispersion == "pearson":
+            phi = derived.dispersion(family, y, mu, total, df_resid, quasi=dispersion == "pearson")
+            method = "fixed" if dispersion is None and family.fixed_dispersion is not None else "pearson"
+        elif isinstance(dispersion, numbers.Real) and not isinstance(dispersion, bool) and 0 < dispersion < math.inf:
+            phi, method = float(dispersion), "user"
+        else:
+            raise SpecificationError(f"dispersion must be None, 'pearson' or a positive number; got {dispersion!r}.")
+        ll_phi = derived.loglik_dispersion(family, dev, total, n_obs)
+        ll = float(
+            derived.loglik(family, y, mu, np.where(counted, prior, 1.0), ll_phi, np.where(counted, 1.0 if freq is None else freq, 0.0))
+        )
+        k = derived.n_loglik_params(family, n_params)
+        aic = float(derived.aic(ll, k))
+        bic = float(derived.bic(ll, k, n_obs))
+    null_dev = null_deviance(y, total, design.offset, family, link, design.has_intercept)
+    return FitStatistics(n_obs, df_resid, dev, null_dev, chi2, phi, method, ll, aic, bic)

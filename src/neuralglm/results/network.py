@@ -17,17 +17,15 @@ import pandas as pd
 
 from neuralglm.data.design import Design, model_matrix_for
 from neuralglm.errors import SpecificationError
-from neuralglm.family import derived
 from neuralglm.family.family import Family
 from neuralglm.family.link import Link
 from neuralglm.fit.gradient import GradientControl, GradientSolution
 from neuralglm.fit.info import FitInfo
-from neuralglm.fit.irls import null_deviance
 from neuralglm.model.architecture import Architecture
 from neuralglm.model.inputs import InputScaling
 from neuralglm.model.params import Params
 from neuralglm.model.predictor import hidden_features, linear_predictor
-from neuralglm.results.common import SharedResultMethods
+from neuralglm.results.common import SharedResultMethods, fit_statistics
 from neuralglm.results.summary import html_summary
 
 PREDICT_TYPES = ("response", "link")
@@ -252,32 +250,9 @@ def make_network_result(
     cov_type: str = "expected",
 ) -> NetworkResult:
     """Assemble a :class:`NetworkResult`: every statistic recomputed in float64."""
-    y, prior, freq = design.y, design.weights, design.freq_weights
-    total = design.total_weights
     eta, mu = _forward(arch, solution.params, scaling.transform(design.X), design.offset, link)
     n_params = arch.n_params(scaling.n_in, design.has_intercept)
-    counted = total > 0
-    n_obs = float(np.sum(freq[counted])) if freq is not None else float(np.sum(counted))
-    df_resid = n_obs - n_params
-    with jax.enable_x64(True):
-        dev = float(derived.deviance(family, y, mu, total))
-        chi2 = float(derived.pearson_chi2(family, y, mu, total))
-        if isinstance(dispersion, (int, float)) and not isinstance(dispersion, bool) and dispersion > 0:
-            phi, method = float(dispersion), "user"
-        elif dispersion is None and family.fixed_dispersion is not None:
-            phi, method = float(family.fixed_dispersion), "fixed"
-        elif dispersion in (None, "pearson"):
-            phi, method = (chi2 / df_resid if df_resid > 0 else float("nan")), "pearson"
-        else:
-            raise SpecificationError(f"dispersion must be None, 'pearson' or a positive number; got {dispersion!r}.")
-        ll_phi = derived.loglik_dispersion(family, dev, total, n_obs)
-        ll = float(
-            derived.loglik(family, y, mu, np.where(counted, prior, 1.0), ll_phi, np.where(counted, 1.0 if freq is None else freq, 0.0))
-        )
-        k = derived.n_loglik_params(family, n_params)
-        aic = float(derived.aic(ll, k))
-        bic = float(derived.bic(ll, k, n_obs))
-    null_dev = null_deviance(y, total, design.offset, family, link, design.has_intercept)
+    stats = fit_statistics(design, family, link, mu, n_params, dispersion)
     return NetworkResult(
         formula=design.formula,
         family=family,
@@ -285,17 +260,17 @@ def make_network_result(
         architecture=arch,
         params=solution.params,
         scaling=scaling,
-        deviance=dev,
-        null_deviance=null_dev,
-        pearson_chi2=chi2,
-        loglik=ll,
-        aic=aic,
-        bic=bic,
-        dispersion=phi,
-        dispersion_method=method,
+        deviance=stats.deviance,
+        null_deviance=stats.null_deviance,
+        pearson_chi2=stats.pearson_chi2,
+        loglik=stats.loglik,
+        aic=stats.aic,
+        bic=stats.bic,
+        dispersion=stats.dispersion,
+        dispersion_method=stats.dispersion_method,
         n_params=n_params,
-        n_obs=n_obs,
-        df_resid=df_resid,
+        n_obs=stats.n_obs,
+        df_resid=stats.df_resid,
         info=solution.info,
         best_epoch=solution.best_epoch,
         control=control,

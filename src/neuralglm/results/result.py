@@ -6,8 +6,6 @@ a summary) is a method with a verb.
 
 from __future__ import annotations
 
-import math
-import numbers
 from dataclasses import dataclass, field
 
 import jax
@@ -16,13 +14,12 @@ import pandas as pd
 
 from neuralglm.data.design import Design, model_matrix_for
 from neuralglm.errors import SpecificationError
-from neuralglm.family import derived
 from neuralglm.family.family import Family, Gaussian
 from neuralglm.family.link import Identity, Link
 from neuralglm.fit.info import FitInfo
-from neuralglm.fit.irls import IRLSSolution, null_deviance
+from neuralglm.fit.irls import IRLSSolution
 from neuralglm.inference import covariance, significance
-from neuralglm.results.common import SharedResultMethods
+from neuralglm.results.common import SharedResultMethods, fit_statistics
 
 PREDICT_TYPES = ("response", "link")
 
@@ -170,33 +167,10 @@ def make_result(
 ) -> FitResult:
     """Assemble a :class:`FitResult` from a design and an IRLS solution (all float64)."""
     y, prior, freq = design.y, design.weights, design.freq_weights
-    total = design.total_weights
-    mu, eta = solution.mu, solution.eta
     rank = design.n_coef
-    counted = total > 0
-    n_obs = float(np.sum(freq[counted])) if freq is not None else float(np.sum(counted))
-    df_resid = n_obs - rank
-    with jax.enable_x64(True):
-        dev = float(derived.deviance(family, y, mu, total))
-        chi2 = float(derived.pearson_chi2(family, y, mu, total))
-        if dispersion is None or dispersion == "pearson":
-            phi = float(derived.dispersion(family, y, mu, total, df_resid)) if df_resid > 0 else float("nan")
-            method = "fixed" if family.fixed_dispersion is not None and dispersion is None else "pearson"
-            if dispersion == "pearson":
-                phi = chi2 / df_resid if df_resid > 0 else float("nan")
-        elif isinstance(dispersion, numbers.Real) and not isinstance(dispersion, bool) and 0 < dispersion < math.inf:
-            phi, method = float(dispersion), "user"
-        else:
-            raise SpecificationError(f"dispersion must be None, 'pearson' or a positive number; got {dispersion!r}.")
-        ll_phi = derived.loglik_dispersion(family, dev, total, n_obs)
-        ll_weights = np.where(counted, prior, 1.0)
-        ll = float(derived.loglik(family, y, mu, ll_weights, ll_phi, np.where(counted, 1.0 if freq is None else freq, 0.0)))
-        n_params = derived.n_loglik_params(family, rank)
-        aic = float(derived.aic(ll, n_params))
-        bic = float(derived.bic(ll, n_params, n_obs))
-    null_dev = null_deviance(y, total, design.offset, family, link, design.has_intercept)
-    unscaled = covariance.unscaled_covariance(cov_type, design.X, y, eta, prior, freq, family, link, solution.factor)
-    vcov = unscaled if cov_type == "sandwich" else unscaled * phi
+    stats = fit_statistics(design, family, link, solution.mu, rank, dispersion)
+    unscaled = covariance.unscaled_covariance(cov_type, design.X, y, solution.eta, prior, freq, family, link, solution.factor)
+    vcov = unscaled if cov_type == "sandwich" else unscaled * stats.dispersion
     names = list(design.column_names)
     return FitResult(
         formula=design.formula,
@@ -206,18 +180,18 @@ def make_result(
         std_errors=pd.Series(np.sqrt(np.diag(vcov)), index=names, name="std_error"),
         vcov=pd.DataFrame(vcov, index=names, columns=names),
         cov_type=cov_type,
-        deviance=dev,
-        null_deviance=null_dev,
-        pearson_chi2=chi2,
-        loglik=ll,
-        aic=aic,
-        bic=bic,
-        dispersion=phi,
-        dispersion_method=method,
+        deviance=stats.deviance,
+        null_deviance=stats.null_deviance,
+        pearson_chi2=stats.pearson_chi2,
+        loglik=stats.loglik,
+        aic=stats.aic,
+        bic=stats.bic,
+        dispersion=stats.dispersion,
+        dispersion_method=stats.dispersion_method,
         df_model=rank - int(design.has_intercept),
-        df_resid=df_resid,
-        df_null=n_obs - int(design.has_intercept),
-        n_obs=n_obs,
+        df_resid=stats.df_resid,
+        df_null=stats.n_obs - int(design.has_intercept),
+        n_obs=stats.n_obs,
         rank=rank,
         info=solution.info,
         fitted_eta=solution.eta,

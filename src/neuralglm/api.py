@@ -8,7 +8,7 @@ from neuralglm.family.family import Family
 from neuralglm.family.link import Link
 from neuralglm.family.registry import get_family, get_link
 from neuralglm.fit.irls import IRLSControl, fit_irls
-from neuralglm.inference.covariance import COV_TYPES
+from neuralglm.inference.covariance import check_cov_type
 from neuralglm.results.result import FitResult, make_result
 
 
@@ -106,8 +106,7 @@ def glm_fit(
 
 
 def _fit_design(design: Design, family: Family, link: Link, dispersion, cov_type: str, control: IRLSControl, progress) -> FitResult:
-    if cov_type not in COV_TYPES:
-        raise SpecificationError(f"cov_type must be one of {', '.join(COV_TYPES)}; got {cov_type!r}.")
+    check_cov_type(cov_type)
     if not (isinstance(control.max_iter, int) and control.max_iter >= 1):
         raise SpecificationError(f"max_iter must be an integer ≥ 1; got {control.max_iter!r}.")
     if not (control.epsilon > 0):

@@ -24,6 +24,7 @@ from neuralglm.family.link import Link
 from neuralglm.family.registry import get_family, get_link
 from neuralglm.fit.gradient import GradientControl, fit_gradient
 from neuralglm.fit.irls import intercept_only
+from neuralglm.inference.covariance import check_cov_type
 from neuralglm.model.architecture import Architecture
 from neuralglm.model.inputs import fit_scaling
 from neuralglm.results.network import make_network_result
@@ -177,6 +178,7 @@ def fit(
         _real("tol", tol, 0.0, low_closed=False)
     if not isinstance(early_stopping, bool):
         raise _bad("early_stopping", "a bool", early_stopping)
+    check_cov_type(cov_type)  # used by output_glm(): refuse a bad one before training, not after
     try:
         dtype_name = np.dtype(dtype).name
     except TypeError:

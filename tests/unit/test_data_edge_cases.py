@@ -105,3 +105,8 @@ def test_glm_fit_keeps_its_own_copy_of_x(df):
 def test_fixed_dispersion_stays_fixed_without_residual_df(df):
     # R's summary.glm: dispersion 1 for Poisson whatever df.residual is (a saturated fit included).
     assert ng.glm("y ~ x", df.iloc[:2], family="poisson").dispersion == 1.0
+
+
+def test_a_bad_cov_type_is_refused_before_a_network_trains(df):
+    with pytest.raises(SpecificationError, match="cov_type must be one of expected, observed, sandwich; got 'hc3'"):
+        ng.fit("y ~ x", df, family="poisson", hidden=(2,), cov_type="hc3")

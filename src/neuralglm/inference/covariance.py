@@ -28,6 +28,12 @@ from neuralglm.fit import linalg
 COV_TYPES = ("expected", "observed", "sandwich")
 
 
+def check_cov_type(cov_type: str) -> None:
+    """Raise :class:`SpecificationError` unless ``cov_type`` is one of :data:`COV_TYPES`."""
+    if cov_type not in COV_TYPES:
+        raise SpecificationError(f"cov_type must be one of {', '.join(COV_TYPES)}; got {cov_type!r}.")
+
+
 @partial(jax.jit, static_argnums=(0, 1))
 def _observed_weights(family: Family, link: Link, y, eta, weights):
     def half_deviance(y_i, eta_i):
@@ -58,8 +64,7 @@ def unscaled_covariance(
     For ``"sandwich"`` the result is already the final covariance (the dispersion cancels);
     the caller must not rescale it.
     """
-    if cov_type not in COV_TYPES:
-        raise SpecificationError(f"cov_type must be one of {', '.join(COV_TYPES)}; got {cov_type!r}.")
+    check_cov_type(cov_type)
     freq = np.ones_like(prior_weights) if freq_weights is None else freq_weights
     with jax.enable_x64(True):
         if cov_type == "expected":

@@ -96,9 +96,26 @@ def test_polars_categorical_levels_are_sorted_like_r_factor():
     assert_allclose(from_polars.coef, from_strings.coef, rtol=1e-12)
 
 
-def test_glm_fit_keeps_its_own_copy_of_x(df):
+def test_glm_fit_keeps_a_reference_to_x_and_refuses_it_once_edited(df):
+    # No defensive copy (0.28 s at n = 1e6, p = 100): the fit keeps the caller's matrix, as
+    # statsmodels keeps exog, and whatever reads it after the fit first checks it is unchanged.
     X = np.column_stack([np.ones(len(df)), df["x"].to_numpy()])
     fit = ng.glm_fit(X, df["y"].to_numpy(), "poisson")
+    assert np.shares_memory(fit.design.X, X)
+    before = ng.influence(fit)
+    coef = fit.coef.copy()
+    X[3, 1] += 1.0
+    with pytest.raises(DataError, match=r"X passed to glm_fit was modified after the fit .*'x2'.*pass X.copy\(\)"):
+        ng.influence(fit)
+    pd.testing.assert_series_equal(fit.coef, coef)  # the estimates themselves are stored, not recomputed
+    X[3, 1] -= 1.0
+    pd.testing.assert_frame_equal(ng.influence(fit), before)
+
+
+def test_glm_fit_copies_x_only_to_convert_it(df):
+    X = np.column_stack([np.ones(len(df)), df["x"].to_numpy()]).astype(np.float32)
+    fit = ng.glm_fit(X, df["y"].to_numpy(), "poisson")
+    assert fit.design.X.dtype == np.float64 and fit.design.X.flags.c_contiguous
     assert not np.shares_memory(fit.design.X, X)
 
 

@@ -51,12 +51,16 @@ class OffsetSource:
 
 @dataclass(frozen=True)
 class Design:
-    """Everything a fit needs, as float64 NumPy arrays (fresh copies of the user's data).
+    """Everything a fit needs, as float64 NumPy arrays (fresh copies of the user's data, except ``X`` from ``glm_fit``).
 
     Attributes
     ----------
     y : (n_obs,) response (a proportion for binomial data with trials in ``weights``).
-    X : (n_obs, n_coef) design matrix, C-contiguous.
+    X : (n_obs, n_coef) design matrix, C-contiguous. From :func:`design_from_arrays` it is the
+        caller's own array when that is already float64 and C-ordered (as statsmodels keeps
+        ``exog``): a copy cost 0.28 s at n = 10⁶, p = 100, a third of a whole fit. Its column
+        sums are kept in ``X_column_sums`` so that anything reading ``X`` after the fit
+        (:meth:`checked_X`) can refuse an array edited since.
     weights : (n_obs,) prior weights (binomial: trials × user weights).
     freq_weights : (n_obs,) frequency weights (repeat counts) or None.
     offset : (n_obs,) offset on the linear-predictor scale.
@@ -75,6 +79,7 @@ class Design:
     offset_source: OffsetSource = field(default_factory=OffsetSource)
     spec: Any = None
     has_intercept: bool = True
+    X_column_sums: np.ndarray | None = None
 
     @property
     def n_obs(self) -> int:
@@ -83,6 +88,23 @@ class Design:
     @property
     def n_coef(self) -> int:
         return int(self.X.shape[1])
+
+    def checked_X(self) -> np.ndarray:
+        """``X``, after checking that a caller-owned matrix has not been edited since the fit.
+
+        Raises :class:`DataError` when its column sums changed (a fitted model keeps a
+        reference to the matrix given to ``glm_fit``, not a copy).
+        """
+        if self.X_column_sums is not None:
+            now = _column_sums(self.X)
+            if not np.array_equal(now, self.X_column_sums, equal_nan=True):
+                changed = [self.column_names[j] for j in np.flatnonzero(now != self.X_column_sums)]
+                raise DataError(
+                    f"The design matrix X passed to glm_fit was modified after the fit (column sums changed in "
+                    f"{len(changed)} column(s): {', '.join(repr(c) for c in changed[:5])}). The model keeps a reference "
+                    "to X, not a copy: refit on the edited matrix, or pass X.copy() to glm_fit if you edit it later."
+                )
+        return self.X
 
     @property
     def total_weights(self) -> np.ndarray:
@@ -326,9 +348,11 @@ def ones_columns(X: np.ndarray) -> list[int]:
 
 
 def design_from_arrays(X, y, *, column_names=None, weights=None, freq_weights=None, offset=None, family: Family) -> Design:
-    """A :class:`Design` from a ready design matrix (R's ``glm.fit(x, y)``); no formula, no copies of ``X`` beyond one."""
-    # A copy: the fit must not change if the caller later edits their array (R copies too).
-    X = np.array(X, dtype=np.float64, order="C", copy=True)
+    """A :class:`Design` from a ready design matrix (R's ``glm.fit(x, y)``); no formula.
+
+    ``X`` is not copied when it is already a float64 C-ordered array (see :class:`Design`).
+    """
+    X = np.asarray(X, dtype=np.float64, order="C")
     if X.ndim != 2:
         raise DataError(f"X must be a 2-d array (n_obs, n_coef); got shape {X.shape}.")
     if X.shape[0] == 0:
@@ -345,9 +369,10 @@ def design_from_arrays(X, y, *, column_names=None, weights=None, freq_weights=No
             extras[name], _ = validate.as_column(value, None, n_obs, name)
     checked: dict[str, Any] = {"y": y_values, **extras}
     validate.find_missing(checked, labels, "raise")
-    # One pass without a temporary: a NaN or inf makes the sum non-finite (so can an overflow,
-    # which the exact per-column check below then clears).
-    if not np.isfinite(X.sum()):
+    # One pass without a temporary: a NaN or inf makes a column sum non-finite (so can an
+    # overflow, which the exact per-column check below then clears). The sums also fingerprint X.
+    column_sums = _column_sums(X)
+    if not np.isfinite(column_sums).all():
         finite = np.isfinite(X)
         bad_columns = [f"'{names[j]}' has {validate.describe_rows(labels, ~finite[:, j])}" for j in np.flatnonzero(~finite.all(axis=0))]
         if bad_columns:
@@ -370,7 +395,14 @@ def design_from_arrays(X, y, *, column_names=None, weights=None, freq_weights=No
         offset_source=OffsetSource(offset_array=offset is not None),
         # As R's glm.fit(intercept=TRUE): a column of ones is the intercept of the null model.
         has_intercept=bool(ones_columns(X)),
+        X_column_sums=column_sums,
     )
+
+
+def _column_sums(X: np.ndarray) -> np.ndarray:
+    # NumPy's own pairwise reduction, not BLAS: the same bits whatever the thread count.
+    with np.errstate(over="ignore", invalid="ignore"):
+        return X.sum(axis=0)
 
 
 def model_matrix_for(design: Design, new_data, *, offset=None, exposure=None) -> tuple[np.ndarray, np.ndarray]:

@@ -28,7 +28,7 @@ def _output_design(fit) -> np.ndarray:
     """The matrix whose column space the fitted linear predictor lies in: X, or the learned features."""
     architecture = getattr(fit, "architecture", None)
     if architecture is None or architecture.n_hidden == 0:
-        return np.asarray(fit.design.X, dtype=np.float64)
+        return np.asarray(fit.design.checked_X(), dtype=np.float64)
     features = fit.features().to_numpy(dtype=np.float64)
     if fit.params[-1].bias is None:
         return features

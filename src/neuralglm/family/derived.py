@@ -17,6 +17,7 @@ import jax.numpy as jnp
 
 from neuralglm.family.family import Binomial, Family, Poisson
 from neuralglm.family.link import Link, Log, Logit
+from neuralglm.family.special import xlog1py, xlogy
 
 RESIDUAL_KINDS = ("deviance", "pearson", "response", "working")
 
@@ -135,8 +136,6 @@ def half_deviance_loss(family: Family, link: Link, y, eta, weights):
 
 
 def _stable_half_unit_deviance(family: Family, link: Link, y, eta):
-    from jax.scipy.special import xlog1py, xlogy
-
     if isinstance(family, Binomial) and isinstance(link, Logit):
         saturated = xlogy(y, y) + xlog1py(1.0 - y, -y)
         return jax.nn.softplus(eta) - y * eta + saturated

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 import jax.numpy as jnp
-from jax.scipy.special import gammaln, xlog1py, xlogy
+from jax.scipy.special import gammaln
 
 from neuralglm.family.interval import (
     NON_NEGATIVE,
@@ -36,6 +36,7 @@ from neuralglm.family.interval import (
     UNIT_OPEN,
     Interval,
 )
+from neuralglm.family.special import xlog1py, xlogy
 
 _LOG_2PI = math.log(2.0 * math.pi)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import jax
 import numpy as np
 
 
@@ -25,9 +26,10 @@ class Interval:
     low_closed: bool = False
     high_closed: bool = False
 
-    def contains(self, values: np.ndarray) -> np.ndarray:
-        """Boolean mask: which of ``values`` lie inside the interval."""
-        values = np.asarray(values, dtype=float)
+    def contains(self, values):
+        """Boolean mask: which of ``values`` lie inside the interval (NumPy in, NumPy out; JAX arrays stay JAX)."""
+        if not isinstance(values, jax.Array):
+            values = np.asarray(values, dtype=float)
         above = values >= self.low if self.low_closed else values > self.low
         below = values <= self.high if self.high_closed else values < self.high
         return above & below

@@ -50,9 +50,13 @@ class Link:
         """d mu / d eta = 1 / g′(g⁻¹(eta))."""
         return 1.0 / self.deriv(self.inverse(eta))
 
+    def eta_in_domain(self, eta):
+        """Elementwise: whether ``eta`` maps to a valid mean (traceable, for use inside ``jax.jit``)."""
+        return jnp.isfinite(eta)
+
     def valid_eta(self, eta) -> bool:
         """Whether every ``eta`` maps to a valid mean (R's ``valideta``)."""
-        return bool(jnp.all(jnp.isfinite(eta)))
+        return bool(jnp.all(self.eta_in_domain(eta)))
 
     def __str__(self) -> str:
         return self.name
@@ -216,9 +220,9 @@ class Power(Link):
     def inverse_deriv(self, eta):
         return jnp.power(eta, 1.0 / self.power - 1.0) / self.power
 
-    def valid_eta(self, eta) -> bool:
+    def eta_in_domain(self, eta):
         # Negative or zero eta has no real mean for a non-integer or negative power.
-        return bool(jnp.all(jnp.isfinite(eta)) and jnp.all(eta > 0))
+        return jnp.isfinite(eta) & (eta > 0)
 
     def __str__(self) -> str:
         return f"power({self.power:g})"

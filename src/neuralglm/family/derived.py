@@ -60,9 +60,16 @@ def dispersion(family: Family, y, mu, weights, df_resid, *, quasi: bool = False)
     """
     if family.fixed_dispersion is not None and not quasi:
         return float(family.fixed_dispersion)
+    return dispersion_from_pearson(family, float(pearson_chi2(family, y, mu, weights)), df_resid, quasi=quasi)
+
+
+def dispersion_from_pearson(family: Family, chi2: float, df_resid, *, quasi: bool = False) -> float:
+    """:func:`dispersion` from an already computed Pearson χ²."""
+    if family.fixed_dispersion is not None and not quasi:
+        return float(family.fixed_dispersion)
     if df_resid <= 0:
         return float("nan")
-    return float(pearson_chi2(family, y, mu, weights)) / df_resid
+    return chi2 / df_resid
 
 
 def residuals(family: Family, link: Link, y, mu, weights, kind: str = "deviance"):

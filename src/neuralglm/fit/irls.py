@@ -30,6 +30,7 @@ unique, so all this changes the cost, not the answer.
 
 from __future__ import annotations
 
+import math
 import time
 import warnings
 from dataclasses import dataclass
@@ -45,7 +46,7 @@ from neuralglm.errors import ConvergenceWarning, DivergenceError, RankDeficientE
 from neuralglm.family import derived
 from neuralglm.family.family import Family, Gaussian
 from neuralglm.family.link import Identity, Link
-from neuralglm.fit import linalg
+from neuralglm.fit import linalg, rowwise
 from neuralglm.fit.info import FitInfo, Status
 
 SUBSAMPLE_ROWS = 50_000  # warm-start subsample size; ≥ 50k keeps it within a fraction of an SE
@@ -81,7 +82,7 @@ class IRLSSolution:
 
 
 @partial(jax.jit, static_argnums=(0, 1))
-def _working_quantities(family: Family, link: Link, y, eta, offset, weights):
+def _working_kernel(family: Family, link: Link, y, eta, offset, weights):
     mu = link.inverse(eta)
     return derived.irls_weights(family, link, mu, weights), derived.working_response(link, eta, y, mu, offset)
 
@@ -93,29 +94,52 @@ def _validity(family: Family, link: Link, eta, mu, dev):
 
 
 @partial(jax.jit, static_argnums=(0, 1))
-def _mean_and_deviance(family: Family, link: Link, y, eta, weights):
+def _mean_kernel(family: Family, link: Link, y, eta, weights):
     mu = link.inverse(eta)
     dev = derived.deviance(family, y, mu, weights)
     return mu, dev, *_validity(family, link, eta, mu, dev)
 
 
 @partial(jax.jit, static_argnums=(0, 1))
-def _score_and_deviance(family: Family, link: Link, y, eta, weights):
+def _score_kernel(family: Family, link: Link, y, eta, weights):
     mu = link.inverse(eta)
     dev = derived.deviance(family, y, mu, weights)
     return derived.eta_score(family, link, y, mu, weights), dev, _validity(family, link, eta, mu, dev)[1]
 
 
-def _as_numpy(values) -> np.ndarray:
-    return np.asarray(values, dtype=np.float64)
+@partial(jax.jit, static_argnums=(0, 1))
+def _start_kernel(family: Family, link: Link, y, weights):
+    mu = family.starting_mu(y, weights)
+    return mu, link(mu), derived.deviance(family, y, mu, weights)
+
+
+@partial(jax.jit, static_argnums=(0,))
+def _deviance_kernel(family: Family, y, mu, weights):
+    return (derived.deviance(family, y, mu, weights),)
+
+
+def _working_quantities(family: Family, link: Link, y, eta, offset, weights) -> tuple[np.ndarray, np.ndarray]:
+    """IRLS working weights and working response (offset removed)."""
+    return rowwise.map_rows(_working_kernel, (family, link), (y, eta, offset, weights), zero_padded=(3,))
+
+
+def _score_and_deviance(family: Family, link: Link, y, eta, weights) -> tuple[np.ndarray, float, bool]:
+    """Score ∂ℓ/∂η per row, the deviance, and whether η, μ and the deviance are valid."""
+    score, dev, valid = rowwise.map_rows(_score_kernel, (family, link), (y, eta, weights), zero_padded=(2,))
+    return score, dev, valid and math.isfinite(dev)
 
 
 def _evaluate(family: Family, link: Link, y, eta, weights) -> tuple[np.ndarray, float, bool]:
     """Mean, deviance, and whether both are valid for the family (R's validmu/valideta)."""
-    mu, dev, eta_ok, valid = _mean_and_deviance(family, link, y, eta, weights)
-    if not bool(eta_ok):
+    mu, dev, eta_ok, valid = rowwise.map_rows(_mean_kernel, (family, link), (y, eta, weights), zero_padded=(2,))
+    if not eta_ok:
         return np.full_like(eta, np.nan), np.inf, False
-    return _as_numpy(mu), float(dev), bool(valid)
+    return mu, dev, valid and math.isfinite(dev)
+
+
+def deviance(family: Family, y, mu, weights) -> float:
+    """The deviance ``Σ w·d(y, μ)``, evaluated in row chunks (see :mod:`neuralglm.fit.rowwise`)."""
+    return rowwise.map_rows(_deviance_kernel, (family,), (y, mu, weights), zero_padded=(2,))[0]
 
 
 def _factor_still_fits(factor_weights: np.ndarray, weights_now: np.ndarray) -> bool:
@@ -313,12 +337,9 @@ def _preconditioned_steps(X, y, weights, offset, family, link, warm: _WarmStart,
     """
     coef, eta = warm.coef, None
     records: list[tuple[float, float, float]] = []
-    # On the device once, not at every step (each hand-over of an n-vector is a copy).
-    y, weights = jnp.asarray(y), jnp.asarray(weights)
 
     def score_and_deviance(eta):
-        score, dev, valid = _score_and_deviance(family, link, y, eta, weights)
-        return _as_numpy(score), float(dev), bool(valid)
+        return _score_and_deviance(family, link, y, eta, weights)
 
     try:
         se = np.sqrt(np.maximum(warm.factor.inverse_diagonal(), 1e-300) / warm.scale)
@@ -377,9 +398,7 @@ def _iterate(
     from tqdm.auto import tqdm
 
     if start is None:
-        mu = _as_numpy(family.starting_mu(y, weights))
-        eta = _as_numpy(link(mu)) + 0.0
-        dev_old = float(derived.deviance(family, y, mu, weights))
+        mu, eta, dev_old = rowwise.map_rows(_start_kernel, (family, link), (y, weights), zero_padded=(1,))
         coef_old = None
     else:
         coef_old = np.asarray(start, dtype=np.float64)
@@ -399,8 +418,7 @@ def _iterate(
     bar = tqdm(total=control.max_iter, desc="IRLS", disable=None if progress is None else not progress, leave=False)
     try:
         for iteration in range(1, control.max_iter + 1):
-            w_j, z_j = _working_quantities(family, link, y, eta, offset, weights)
-            w_now, z = _as_numpy(w_j), _as_numpy(z_j)
+            w_now, z = _working_quantities(family, link, y, eta, offset, weights)
             if polishing and factor is not None and _factor_still_fits(w, w_now):
                 # The weights hardly moved, so the last factor is (to COVARIANCE_RTOL) the
                 # information here: one pass for the score checks the stopping rule without a
@@ -498,11 +516,8 @@ def intercept_only(y, weights, offset, family: Family, link: Link) -> float:
 
 def null_deviance(y, weights, offset, family: Family, link: Link, has_intercept: bool) -> float:
     """Deviance of the model with only the intercept (and the offset), as R's ``glm.fit`` reports it."""
-    with jax.enable_x64(True):
-        if not has_intercept:
-            mu = _as_numpy(link.inverse(offset))
-        elif not np.any(offset):
-            mu = np.full_like(y, np.sum(weights * y) / np.sum(weights))
-        else:
-            mu = _as_numpy(link.inverse(intercept_only(y, weights, offset, family, link) + offset))
-        return float(derived.deviance(family, y, mu, weights))
+    if has_intercept and not np.any(offset):
+        return deviance(family, y, np.full_like(y, np.sum(weights * y) / np.sum(weights)), weights)
+    eta = offset + intercept_only(y, weights, offset, family, link) if has_intercept else offset
+    mu, _, _ = _evaluate(family, link, y, eta, weights)
+    return deviance(family, y, mu, weights)

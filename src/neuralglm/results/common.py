@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import numbers
 from dataclasses import dataclass
+from functools import partial
 
 import jax
 import numpy as np
@@ -15,6 +16,7 @@ from neuralglm.errors import SpecificationError
 from neuralglm.family import derived
 from neuralglm.family.family import Family
 from neuralglm.family.link import Link
+from neuralglm.fit import rowwise
 from neuralglm.fit.irls import null_deviance
 
 
@@ -68,6 +70,16 @@ class FitStatistics:
     bic: float
 
 
+@partial(jax.jit, static_argnums=(0,))
+def _deviance_and_pearson(family: Family, y, mu, weights):
+    return derived.deviance(family, y, mu, weights), derived.pearson_chi2(family, y, mu, weights)
+
+
+@partial(jax.jit, static_argnums=(0,))
+def _loglik(family: Family, y, mu, weights, freq_weights, dispersion):
+    return (derived.loglik(family, y, mu, weights, dispersion, freq_weights),)
+
+
 def fit_statistics(design: Design, family: Family, link: Link, mu: np.ndarray, n_params: int, dispersion=None) -> FitStatistics:
     """Deviance, Pearson χ², dispersion, R's loglik/AIC/BIC and counts of a fit with ``n_params`` parameters.
 
@@ -80,19 +92,23 @@ def fit_statistics(design: Design, family: Family, link: Link, mu: np.ndarray, n
     counted = total > 0
     n_obs = float(np.sum(freq[counted])) if freq is not None else float(np.sum(counted))
     df_resid = n_obs - n_params
+    dev, chi2 = rowwise.map_rows(_deviance_and_pearson, (family,), (y, mu, total), zero_padded=(2,))
+    if dispersion is None or dispersion == "pearson":
+        phi = derived.dispersion_from_pearson(family, chi2, df_resid, quasi=dispersion == "pearson")
+        method = "fixed" if dispersion is None and family.fixed_dispersion is not None else "pearson"
+    elif isinstance(dispersion, numbers.Real) and not isinstance(dispersion, bool) and 0 < dispersion < math.inf:
+        phi, method = float(dispersion), "user"
+    else:
+        raise SpecificationError(f"dispersion must be None, 'pearson' or a positive number; got {dispersion!r}.")
     with jax.enable_x64(True):
-        dev = float(derived.deviance(family, y, mu, total))
-        chi2 = float(derived.pearson_chi2(family, y, mu, total))
-        if dispersion is None or dispersion == "pearson":
-            phi = derived.dispersion(family, y, mu, total, df_resid, quasi=dispersion == "pearson")
-            method = "fixed" if dispersion is None and family.fixed_dispersion is not None else "pearson"
-        elif isinstance(dispersion, numbers.Real) and not isinstance(dispersion, bool) and 0 < dispersion < math.inf:
-            phi, method = float(dispersion), "user"
-        else:
-            raise SpecificationError(f"dispersion must be None, 'pearson' or a positive number; got {dispersion!r}.")
-        ll_phi = derived.loglik_dispersion(family, dev, total, n_obs)
-        ll = float(
-            derived.loglik(family, y, mu, np.where(counted, prior, 1.0), ll_phi, np.where(counted, 1.0 if freq is None else freq, 0.0))
+        ll_phi = float(derived.loglik_dispersion(family, dev, total, n_obs))
+        # Rows of zero weight count neither in R's logLik (frequency 0) nor can they give NaN (weight 1).
+        (ll,) = rowwise.map_rows(
+            _loglik,
+            (family,),
+            (y, mu, np.where(counted, prior, 1.0), np.where(counted, 1.0 if freq is None else freq, 0.0)),
+            zero_padded=(3,),
+            scalars=(ll_phi,),
         )
         k = derived.n_loglik_params(family, n_params)
         aic = float(derived.aic(ll, k))

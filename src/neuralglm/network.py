@@ -85,6 +85,7 @@ def fit(
     epochs: int | None = None,
     batch_size: int = 256,
     l2: float = 0.0,
+    penalize_output: bool = True,
     momentum: float = 0.9,
     early_stopping: bool = False,
     validation_fraction: float = 0.1,
@@ -119,6 +120,11 @@ def fit(
     batch_size : rows per minibatch (Adam/SGD).
     l2 : weight decay on the weights (not the biases): the precision of a Gaussian prior
         ``N(0, 1/l2)``; for the Gaussian family, scikit-learn's ``alpha``.
+    penalize_output : whether ``l2`` also applies to the output layer's weights (default
+        ``True``, as scikit-learn's ``alpha``). ``False`` penalizes the hidden layers only, like
+        a ``penalty.factor`` of 0 for the output layer in glmnet: the output layer is then the
+        unpenalized GLM on the learned features, which :meth:`NetworkResult.output_glm`
+        reproduces after a converged fit.
     momentum : SGD momentum.
     early_stopping, validation_fraction, patience : hold out a random ``validation_fraction``
         of the rows, stop when their deviance has not improved for ``patience`` epochs, and
@@ -157,7 +163,7 @@ def fit(
     >>> type(glm).__name__
     'FitResult'
     >>> net = ng.fit("claims ~ C(district) + group + age", df, family="poisson", exposure="holders",
-    ...              hidden=(4,), activation="tanh", solver="lbfgs", seed=0)
+    ...              hidden=(4,), activation="tanh", solver="lbfgs", seed=4)
     >>> net.deviance < net.null_deviance
     True
     """
@@ -178,6 +184,8 @@ def fit(
         _real("tol", tol, 0.0, low_closed=False)
     if not isinstance(early_stopping, bool):
         raise _bad("early_stopping", "a bool", early_stopping)
+    if not isinstance(penalize_output, bool):
+        raise _bad("penalize_output", "a bool", penalize_output)
     check_cov_type(cov_type)  # used by output_glm(): refuse a bad one before training, not after
     try:
         dtype_name = np.dtype(dtype).name
@@ -235,6 +243,7 @@ def fit(
         epochs=epochs if epochs is not None else DEFAULT_EPOCHS[chosen],
         batch_size=batch_size,
         l2=l2,
+        penalize_output=penalize_output,
         momentum=momentum,
         early_stopping=early_stopping,
         validation_fraction=validation_fraction,
@@ -269,6 +278,7 @@ def fit(
         dtype=dtype_name,
         dispersion=dispersion,
         cov_type=cov_type,
+        inputs=inputs,
     )
 
 

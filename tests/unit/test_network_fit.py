@@ -38,6 +38,10 @@ def df() -> pd.DataFrame:
 @pytest.fixture(scope="module")
 def net(df):
     # Float64 L-BFGS to a tight gradient: the output layer is then at its conditional optimum.
+    # Unpenalized, this small tanh network tends to drift towards redundant or saturated units,
+    # and from most initial weights L-BFGS needs more than 6000 iterations to reach tol=3e-8
+    # (5 of seeds 0-39 got there after the xlogy change of 44fb4cb moved the deviance by an ulp;
+    # seed 0 did before). The seed is one that converges.
     return ng.fit(
         FORMULA,
         df,
@@ -49,7 +53,7 @@ def net(df):
         dtype="float64",
         tol=3e-8,
         epochs=6000,
-        seed=0,
+        seed=3,
     )
 
 
@@ -149,6 +153,7 @@ def test_float32_training_reports_float64_statistics(df):
         ("dtype", "float16", "'dtype' parameter of fit must be 'float32' or 'float64'"),
         ("seed", -1, "'seed' parameter"),
         ("early_stopping", "yes", "'early_stopping' parameter of fit must be a bool"),
+        ("penalize_output", 0, "'penalize_output' parameter of fit must be a bool"),
     ],
 )
 def test_hyperparameters_are_validated_up_front(df, option, value, match):
@@ -183,3 +188,23 @@ def test_auto_solver_and_zero_hidden_coefficients(df):
     np.testing.assert_allclose(penalized.coef.to_numpy(), glm.coef.to_numpy(), rtol=1e-6, atol=1e-9)
     with jax.enable_x64(False):
         assert not jax.config.jax_enable_x64  # the fits never flip the global flag
+
+
+def test_unpenalized_output_layer_is_the_glm_on_the_learned_features(df):
+    """l2 on the hidden layers only: after convergence, IRLS on the features reproduces the network."""
+    options = {"family": "poisson", "exposure": "e", "hidden": (4,), "activation": "tanh", "solver": "lbfgs", "dtype": "float64"}
+    # Seed 5 converges to tol=3e-8 within 6000 iterations (3 of seeds 0-7 did at l2=0.1: the
+    # unpenalized output layer leaves flat directions when units are nearly redundant).
+    net = ng.fit(FORMULA, df, **options, l2=0.1, penalize_output=False, tol=3e-8, epochs=6000, seed=5)
+    assert net.info.converged and net.control.penalize_output is False
+    assert "l2 0.1 on hidden layers only" in str(net.summary())
+    glm = net.output_glm()
+    # The issue asks for predictions within 1e-6 relative of the network's.
+    np.testing.assert_allclose(glm.fitted_mu, net.fitted_mu, rtol=1e-6)
+    np.testing.assert_allclose(glm.coef.to_numpy(), net.coef.to_numpy(), rtol=1e-4, atol=1e-6)
+    # With the output layer penalized as well, the network is a shrunken GLM on its features: IRLS,
+    # unpenalized, moves the predictions and lowers the deviance by far more than 1e-6.
+    shrunk = ng.fit(FORMULA, df, **options, l2=0.1, tol=1e-6, epochs=6000, seed=5)
+    refit = shrunk.output_glm()
+    assert np.max(np.abs(refit.fitted_mu / shrunk.fitted_mu - 1)) > 1e-4
+    assert refit.deviance < shrunk.deviance - 1e-3

@@ -9,7 +9,7 @@ import pytest
 from jax.flatten_util import ravel_pytree
 
 from neuralglm.errors import SpecificationError
-from neuralglm.model import Architecture, init_params, linear_predictor
+from neuralglm.model import Architecture, init_params, linear_predictor, penalty
 from neuralglm.model.inputs import fit_scaling
 from neuralglm.model.params import param_names
 
@@ -62,3 +62,14 @@ def test_scaling_standardizes_numeric_columns_and_keeps_dummies():
     np.testing.assert_array_equal(Z[:, 0], X[:, 1])  # 0/1 columns untouched
     np.testing.assert_allclose([Z[:, 1].mean(), Z[:, 1].std()], [0.0, 1.0], atol=1e-12)  # NumPy's own mean/std as reference
     np.testing.assert_array_equal(Z[:, 2], 0.0)  # a constant column is centred, never divided by zero
+
+
+def test_penalty_covers_the_output_layer_only_when_asked():
+    arch = Architecture(hidden=(3, 2))
+    params = init_params(arch, 4, seed=0)
+    params = (*params[:-1], params[-1]._replace(weight=params[-1].weight + 0.7))  # a non-zero output layer
+    squares = [float(np.sum(np.asarray(layer.weight, np.float64) ** 2)) for layer in params]
+    # Against NumPy sums of squares: float32 parameters, so agreement to float32 rounding.
+    np.testing.assert_allclose(float(penalty(params)), 0.5 * sum(squares), rtol=1e-6)
+    np.testing.assert_allclose(float(penalty(params, penalize_output=False)), 0.5 * sum(squares[:-1]), rtol=1e-6)
+    assert float(penalty((params[-1],), penalize_output=False)) == 0.0  # a GLM's only layer is the output

@@ -8,10 +8,18 @@ shapes reuses the compiled code (DESIGN.md §10: compilation costs ~1–3 s, an 
 - Minibatch solvers run one whole epoch as a single ``jax.lax.scan`` over the batches of a
   random permutation (the last batch is padded with zero-weight rows, so every row counts
   exactly once per epoch). Python only sees epoch boundaries: history, early stopping, the
-  progress bar and the divergence check.
+  progress bar and the divergence check. The permutation is drawn by NumPy on the host while
+  the previous epoch runs (``jax.random.permutation`` sorts, which took half of each epoch on
+  CPU), the epoch's batches are gathered in one go, and the optimizer acts on one flat
+  parameter vector (one fused update instead of one per layer); see benchmarks/README.md.
 - L-BFGS (``optax.lbfgs`` with its zoom line search) runs in a compiled ``while_loop`` in
   chunks of :data:`LBFGS_CHUNK` iterations; it stops when the largest gradient component of
   the objective is below ``tol`` or when the line search can make no further progress.
+
+Randomness: the initial weights come from ``jax.random.key(seed)`` (split in three, the first
+key); the validation split and the minibatch order from NumPy generators spawned from the same
+integer (``numpy.random.SeedSequence(seed).spawn(3)``, the second and third), which need no
+compilation. The same seed gives the same fit.
 
 Non-convergence warns (:class:`~neuralglm.errors.ConvergenceWarning`) and is recorded in the
 returned :class:`~neuralglm.fit.info.FitInfo`; a non-finite loss raises
@@ -26,12 +34,14 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
+from typing import cast
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 import pandas as pd
+from jax.flatten_util import ravel_pytree
 
 from neuralglm.errors import ConvergenceWarning, DivergenceError
 from neuralglm.family.family import Family
@@ -43,6 +53,10 @@ from neuralglm.model.params import Params, cast_params, init_params, to_numpy
 
 SOLVERS = ("lbfgs", "adam", "sgd")
 LBFGS_CHUNK = 50  # iterations per compiled call: Python sees progress this often
+# Gather a whole epoch's batches at once (a copy of the training data) while that copy is at most
+# this size; beyond, each step gathers its own rows. At n=1e5, p=20, (64, 64) the one gather made
+# an epoch ~20% faster (benchmarks/README.md).
+GATHER_ALL_MAX_BYTES = 1 << 28
 _LBFGS_MAX_STALLS = 5  # consecutive iterations without decrease before L-BFGS gives up
 
 
@@ -58,6 +72,7 @@ class GradientControl:
     epochs : maximum number of epochs (L-BFGS: iterations).
     batch_size : rows per minibatch (Adam/SGD).
     l2 : prior precision of the weights (see :mod:`neuralglm.model.objective`).
+    penalize_output : whether ``l2`` also applies to the output layer's weights.
     momentum : SGD momentum.
     early_stopping, validation_fraction, patience : monitor the deviance of a random
         ``validation_fraction`` of the rows and stop after ``patience`` epochs without a
@@ -72,6 +87,7 @@ class GradientControl:
     epochs: int = 200
     batch_size: int = 256
     l2: float = 0.0
+    penalize_output: bool = True
     momentum: float = 0.9
     early_stopping: bool = False
     validation_fraction: float = 0.1
@@ -94,31 +110,31 @@ class GradientSolution:
 # ---- compiled pieces ------------------------------------------------------------------------
 
 
-def _optimizer(solver: str):
+def _optimizer(solver: str, learning_rate=1e-3, momentum=0.9):
+    """Adam, or SGD with momentum; inside the compiled epoch the two rates are traced arrays."""
     if solver == "adam":
-        return optax.inject_hyperparams(optax.adam)(learning_rate=1e-3)
-    return optax.inject_hyperparams(optax.sgd)(learning_rate=1e-2, momentum=0.9)
+        return optax.adam(learning_rate)
+    return optax.sgd(learning_rate, momentum=momentum)
 
 
-def _with_hyperparams(state, learning_rate, momentum, dtype):
-    hyper = dict(state.hyperparams)
-    hyper["learning_rate"] = jnp.asarray(learning_rate, dtype=dtype)
-    if "momentum" in hyper:
-        hyper["momentum"] = jnp.asarray(momentum, dtype=dtype)
-    return state._replace(hyperparams=hyper)
+def _minibatch_state(params, solver: str):
+    """The optimizer's initial state for the flat parameter vector, built on the host.
 
-
-@partial(jax.jit, static_argnames=("solver",))
-def _init_minibatch_state(params, learning_rate, momentum, *, solver):
+    optax's Adam (step count, first and second moments) and SGD momentum (trace) start at zero
+    (a unit test compares with ``init``), so the state is zeros of the shapes ``init`` would
+    give: nothing to compile for it.
+    """
+    n_params = sum(int(np.prod(leaf.shape)) for leaf in jax.tree.leaves(params))
     dtype = params[-1].weight.dtype
-    return _strong(_with_hyperparams(_optimizer(solver).init(params), learning_rate, momentum, dtype))
+    shapes = jax.eval_shape(_optimizer(solver).init, jax.ShapeDtypeStruct((n_params,), dtype))
+    return jax.tree.map(lambda leaf: jax.device_put(np.zeros(leaf.shape, leaf.dtype)), shapes)
 
 
-@partial(jax.jit, static_argnames=("arch", "family", "link", "solver", "n_batches", "batch_size"))
+@partial(jax.jit, static_argnames=("arch", "family", "link", "solver", "gather_all", "penalize_output"))
 def _minibatch_epoch(
     params,
     state,
-    key,
+    rows,
     X,
     y,
     weights,
@@ -132,36 +148,47 @@ def _minibatch_epoch(
     family,
     link,
     solver,
-    n_batches,
-    batch_size,
+    gather_all,
+    penalize_output=True,
 ):
-    """One epoch: a random permutation cut into ``n_batches`` batches, one ``lax.scan``."""
+    """One epoch over ``rows`` (``(n_batches, batch_size)``: a permutation of ``range(n_obs)``
+    padded by repeating its first rows), one ``lax.scan``; returns the updated parameters and
+    state and the weighted mean deviance of the batches, each at the weights before its update.
+
+    ``gather_all`` gathers every batch of the epoch in one go before the scan (a copy of the
+    training data; faster) instead of row by row inside each step.
+    """
     n_obs = X.shape[0]
     dtype = X.dtype
-    optimizer = _optimizer(solver)
-    state = _with_hyperparams(state, learning_rate, momentum, dtype)
-    order = jax.random.permutation(key, n_obs)
-    n_pad = n_batches * batch_size - n_obs
-    rows = jnp.concatenate([order, order[:n_pad]]).reshape(n_batches, batch_size)
-    mask = jnp.concatenate([jnp.ones(n_obs, dtype), jnp.zeros(n_pad, dtype)]).reshape(n_batches, batch_size)
+    optimizer = _optimizer(solver, learning_rate, momentum)
+    theta, unravel = ravel_pytree(params)
+    # The padding rows (positions ≥ n_obs) get weight 0, so every row counts exactly once per epoch.
+    real = jnp.arange(rows.size).reshape(rows.shape) < n_obs
+    batch_w = jnp.where(real, weights[rows], 0.0).astype(dtype)
+    batch_total = jnp.sum(batch_w, axis=1)
+    batches = (X[rows], y[rows], batch_w, offset[rows], batch_total) if gather_all else (rows, batch_w, batch_total)
 
-    def batch_loss(p, Xb, yb, wb, ob):
-        batch_weight = jnp.sum(wb)
-        safe = jnp.where(batch_weight > 0, wb, jnp.ones_like(wb))  # an all-zero-weight batch contributes nothing
-        deviance_part = mean_half_deviance(p, arch, family, link, Xb, yb, safe, ob) * (batch_weight > 0)
-        return deviance_part + l2 * penalty(p) / total_weight, deviance_part
+    def batch_loss(theta, Xb, yb, wb, ob, total_b):
+        p = unravel(theta)
+        nonempty = total_b > 0
+        safe = jnp.where(nonempty, wb, jnp.ones_like(wb))  # an all-zero-weight batch contributes nothing
+        deviance_part = mean_half_deviance(p, arch, family, link, Xb, yb, safe, ob) * nonempty
+        return deviance_part + l2 * penalty(p, penalize_output) / total_weight, deviance_part
 
     def step(carry, batch):
-        p, s = carry
-        index, m = batch
-        wb = weights[index] * m
-        (_, half_dev), grads = jax.value_and_grad(batch_loss, has_aux=True)(p, X[index], y[index], wb, offset[index])
-        updates, s = optimizer.update(grads, s, p)
-        return (optax.apply_updates(p, updates), s), (half_dev * jnp.sum(wb), jnp.sum(wb))
+        theta, s = carry
+        if gather_all:
+            Xb, yb, wb, ob, total_b = batch
+        else:
+            index, wb, total_b = batch
+            Xb, yb, ob = X[index], y[index], offset[index]
+        (_, half_dev), grads = jax.value_and_grad(batch_loss, has_aux=True)(theta, Xb, yb, wb, ob, total_b)
+        updates, s = optimizer.update(grads, s, theta)
+        return (optax.apply_updates(theta, updates), s), half_dev * total_b
 
-    (params, state), (sums, batch_weights) = jax.lax.scan(step, (params, state), (rows, mask))
-    mean_deviance = 2.0 * jnp.sum(sums) / jnp.sum(batch_weights)
-    return params, state, mean_deviance
+    (theta, state), sums = jax.lax.scan(step, (theta, state), batches)
+    mean_deviance = 2.0 * jnp.sum(sums) / jnp.sum(batch_total)
+    return unravel(cast(jax.Array, theta)), state, mean_deviance
 
 
 @partial(jax.jit, static_argnames=("arch", "family", "link"))
@@ -184,13 +211,15 @@ def _strong(tree):
     return jax.tree.map(lambda a: jnp.asarray(a, dtype=jnp.dtype(a.dtype)), tree)
 
 
-@partial(jax.jit, static_argnames=("arch", "family", "link", "memory_size"))
-def _lbfgs_chunk(params, state, X, y, weights, offset, l2, total_weight, max_steps, tol, *, arch, family, link, memory_size):
-    """Up to ``max_steps`` L-BFGS iterations; returns (params, state, value, max|grad|, steps, stalls)."""
+@partial(jax.jit, static_argnames=("arch", "family", "link", "memory_size", "penalize_output"))
+def _lbfgs_chunk(
+    params, state, X, y, weights, offset, l2, total_weight, max_steps, tol, *, arch, family, link, memory_size, penalize_output=True
+):
+    """Up to ``max_steps`` L-BFGS iterations; returns (params, state, value, mean deviance, max|grad|, steps, stalls)."""
     optimizer = _lbfgs(memory_size)
 
     def loss(p):
-        return objective(p, arch, family, link, X, y, weights, offset, l2, total_weight)
+        return objective(p, arch, family, link, X, y, weights, offset, l2, total_weight, penalize_output)
 
     value_and_grad = optax.value_and_grad_from_state(loss)
 
@@ -217,13 +246,19 @@ def _lbfgs_chunk(params, state, X, y, weights, offset, l2, total_weight, max_ste
     big = jnp.asarray(jnp.finfo(dtype).max, dtype)
     start = (params, state, big, big, jnp.asarray(0), jnp.asarray(0))
     params, state, value, gmax, steps, stalls = jax.lax.while_loop(cond, body, start)
-    return params, state, value, gmax, steps, stalls
+    deviance = 2.0 * mean_half_deviance(params, arch, family, link, X, y, weights, offset)
+    return params, state, value, deviance, gmax, steps, stalls
 
 
 @partial(jax.jit, static_argnames=("arch", "n_in", "has_bias", "dtype"))
 def _init(key, bias, *, arch, n_in, has_bias, dtype):
-    """:func:`init_params` compiled once per shape (eager random ops would each compile on first use)."""
-    params = init_params(arch, n_in, key, output_bias=0.0 if has_bias else None, dtype=dtype)
+    """:func:`init_params` from the first of three keys split from ``key``, compiled once per shape.
+
+    Eager random operations would each compile on first use. (Drawing with NumPy instead would
+    save this compilation, ~0.5 s per process, but would change every seed's initial weights.)
+    """
+    key_init = jax.random.split(key, 3)[0]
+    params = init_params(arch, n_in, key_init, output_bias=0.0 if has_bias else None, dtype=dtype)
     if has_bias:
         params = (*params[:-1], params[-1]._replace(bias=jnp.reshape(bias, (1,)).astype(dtype)))
     return params
@@ -241,16 +276,21 @@ def _divergence(solver: str, epoch: int, control: GradientControl) -> Divergence
     )
 
 
+def _on_device(values, dtype) -> jax.Array:
+    """NumPy conversion, then a plain copy: ``jnp.asarray`` of host data compiles a copy per shape."""
+    return jax.device_put(np.asarray(values, dtype=dtype))
+
+
 def _rate_at(control: GradientControl, epoch: int) -> float:
     rate = control.learning_rate
     return float(rate(epoch)) if callable(rate) else float(rate)
 
 
-def split_rows(n_obs: int, key: jax.Array, validation_fraction: float | None) -> tuple[np.ndarray, np.ndarray]:
+def split_rows(n_obs: int, rng: np.random.Generator, validation_fraction: float | None) -> tuple[np.ndarray, np.ndarray]:
     """Random training/validation rows (sorted), the validation part ``ceil(fraction·n)`` rows."""
     if not validation_fraction:
         return np.arange(n_obs), np.arange(0)
-    order = np.asarray(jax.random.permutation(key, n_obs))
+    order = rng.permutation(n_obs)
     n_validation = max(1, math.ceil(validation_fraction * n_obs))
     return np.sort(order[n_validation:]), np.sort(order[:n_validation])
 
@@ -296,26 +336,28 @@ def fit_gradient(
     """
     started = time.perf_counter()
     dtype = jnp.dtype(dtype)
+    _, seed_split, seed_shuffle = np.random.SeedSequence(seed).spawn(3)
     with jax.enable_x64(dtype == jnp.float64):
-        key_init, key_split, key_shuffle = jax.random.split(jax.random.key(seed), 3)
         fraction = control.validation_fraction if control.early_stopping else None
-        train_rows, validation_rows = split_rows(X.shape[0], key_split, fraction)
+        train_rows, validation_rows = split_rows(X.shape[0], np.random.default_rng(seed_split), fraction)
         if start is None:
-            bias = jnp.asarray(0.0 if output_bias is None else output_bias, dtype)
-            params = _init(key_init, bias, arch=arch, n_in=X.shape[1], has_bias=output_bias is not None, dtype=dtype)
+            bias = _on_device(0.0 if output_bias is None else output_bias, dtype)
+            params = _init(jax.random.key(seed), bias, arch=arch, n_in=X.shape[1], has_bias=output_bias is not None, dtype=dtype)
         else:
             params = cast_params(start, dtype)
 
         def device(values, rows):
-            return jnp.asarray(values[rows] if len(rows) < len(values) else values, dtype=dtype)
+            return _on_device(values[rows] if len(rows) < len(values) else values, dtype)
 
         train = tuple(device(v, train_rows) for v in (X, y, weights, offset))
         validation = tuple(device(v, validation_rows) for v in (X, y, weights, offset)) if len(validation_rows) else None
+        total_weight = _on_device(np.sum(weights[train_rows], dtype=np.float64), dtype)
         static = {"arch": arch, "family": family, "link": link}
         if control.solver == "lbfgs":
-            result = _run_lbfgs(params, train, control, static, progress, started)
+            result = _run_lbfgs(params, train, total_weight, control, static, progress, started)
         else:
-            result = _run_minibatch(params, train, validation, key_shuffle, control, static, progress, started)
+            shuffle = np.random.default_rng(seed_shuffle)
+            result = _run_minibatch(params, train, total_weight, validation, shuffle, control, static, progress, started)
     params_out, info, best_epoch = result
     return GradientSolution(to_numpy(params_out), info, best_epoch, train_rows, validation_rows)
 
@@ -326,12 +368,11 @@ def _progress_bar(total: int, solver: str, progress: bool | None):
     return tqdm(total=total, desc=f"neuralglm {solver}", disable=None if progress is None else not progress, leave=False, delay=1.0)
 
 
-def _run_lbfgs(params, train, control: GradientControl, static, progress, started):
+def _run_lbfgs(params, train, total_weight, control: GradientControl, static, progress, started):
     X, y, weights, offset = train
     dtype = X.dtype
-    total_weight = jnp.sum(weights)
-    l2 = jnp.asarray(control.l2, dtype)
-    tol = jnp.asarray(control.tol, dtype)
+    l2 = _on_device(control.l2, dtype)
+    tol = _on_device(control.tol, dtype)
     state = _init_lbfgs_state(params, memory_size=control.memory_size)
     records = []
     done = 0
@@ -341,12 +382,23 @@ def _run_lbfgs(params, train, control: GradientControl, static, progress, starte
     try:
         while done < control.epochs:
             chunk = min(LBFGS_CHUNK, control.epochs - done)
-            params, state, value, gmax_j, steps, stalls_j = _lbfgs_chunk(
-                params, state, X, y, weights, offset, l2, total_weight, jnp.asarray(chunk), tol, memory_size=control.memory_size, **static
+            params, state, value, deviance_j, gmax_j, steps, stalls_j = _lbfgs_chunk(
+                params,
+                state,
+                X,
+                y,
+                weights,
+                offset,
+                l2,
+                total_weight,
+                _on_device(chunk, np.int32),
+                tol,
+                memory_size=control.memory_size,
+                penalize_output=control.penalize_output,
+                **static,
             )
-            steps, gmax, stalls = int(steps), float(gmax_j), int(stalls_j)
+            steps, gmax, stalls, deviance = int(steps), float(gmax_j), int(stalls_j), float(deviance_j)
             done += steps
-            deviance = float(_mean_deviance(params, X, y, weights, offset, **static))
             if not (np.isfinite(float(value)) and np.isfinite(deviance) and np.isfinite(gmax)):
                 raise _divergence("lbfgs", done, control)
             records.append((done, deviance, np.nan, gmax, time.perf_counter() - started))
@@ -379,17 +431,25 @@ def _run_lbfgs(params, train, control: GradientControl, static, progress, starte
     return params, info, done
 
 
-def _run_minibatch(params, train, validation, key, control: GradientControl, static, progress, started):
+def _run_minibatch(
+    params, train, total_weight, validation, shuffle: np.random.Generator, control: GradientControl, static, progress, started
+):
     X, y, weights, offset = train
     dtype = X.dtype
     n_obs = X.shape[0]
     batch_size = min(control.batch_size, n_obs)
     n_batches = -(-n_obs // batch_size)
-    total_weight = jnp.sum(weights)
-    l2 = jnp.asarray(control.l2, dtype)
-    momentum = jnp.asarray(control.momentum, dtype)
-    state = _init_minibatch_state(params, jnp.asarray(_rate_at(control, 0), dtype), momentum, solver=control.solver)
-    keys = jax.random.split(key, control.epochs)
+    n_pad = n_batches * batch_size - n_obs
+    gather_all = n_batches * batch_size * (X.shape[1] + 3) * dtype.itemsize <= GATHER_ALL_MAX_BYTES
+    l2 = _on_device(control.l2, dtype)
+    momentum = _on_device(control.momentum, dtype)
+    state = _minibatch_state(params, control.solver)
+
+    def epoch_rows():
+        order = shuffle.permutation(n_obs).astype(np.int32)
+        return jax.device_put(np.concatenate([order, order[:n_pad]]).reshape(n_batches, batch_size))
+
+    rows = epoch_rows()
     records = []
     best_score, best_params, best_epoch = float("inf"), params, 0
     since_best = 0
@@ -401,20 +461,22 @@ def _run_minibatch(params, train, validation, key, control: GradientControl, sta
             params, state, train_deviance = _minibatch_epoch(
                 params,
                 state,
-                keys[epoch - 1],
+                rows,
                 X,
                 y,
                 weights,
                 offset,
-                jnp.asarray(rate, dtype),
+                _on_device(rate, dtype),
                 momentum,
                 l2,
                 total_weight,
                 solver=control.solver,
-                n_batches=n_batches,
-                batch_size=batch_size,
+                gather_all=gather_all,
+                penalize_output=control.penalize_output,
                 **static,
             )
+            if epoch < control.epochs:
+                rows = epoch_rows()  # drawn while the device runs this epoch (JAX dispatches asynchronously)
             train_deviance = float(train_deviance)
             validation_deviance = float(_mean_deviance(params, *validation, **static)) if validation is not None else np.nan
             if not (np.isfinite(train_deviance) and (validation is None or np.isfinite(validation_deviance))):

@@ -9,7 +9,10 @@ r"""The training objective: mean half deviance plus an L2 penalty (pure, jit-abl
 :math:`\sum_i w_i L(\theta)` is the negative log-likelihood at dispersion 1, up to a constant,
 plus the negative log-density of a Gaussian prior :math:`W \sim N(0, 1/\lambda)` on the
 weights (biases are not penalized). For the Gaussian family :math:`\lambda` is scikit-learn's
-``MLPRegressor(alpha=λ)``. The family maths comes from :mod:`neuralglm.family.derived`.
+``MLPRegressor(alpha=λ)``. With ``penalize_output=False`` the sum runs over the hidden layers'
+weights only (a flat prior on the output layer, as an unpenalized column in glmnet's
+``penalty.factor``): the output layer is then the maximum-likelihood GLM on the learned
+features. The family maths comes from :mod:`neuralglm.family.derived`.
 """
 
 from __future__ import annotations
@@ -25,9 +28,10 @@ from neuralglm.model.params import Params
 from neuralglm.model.predictor import linear_predictor
 
 
-def penalty(params: Params) -> jax.Array:
-    """Half the sum of squared weights (biases excluded)."""
-    return 0.5 * sum(jnp.sum(layer.weight**2) for layer in params)
+def penalty(params: Params, penalize_output: bool = True) -> jax.Array:
+    """Half the sum of squared weights (biases excluded); the output layer's only if ``penalize_output``."""
+    layers = params if penalize_output else params[:-1]
+    return 0.5 * sum((jnp.sum(layer.weight**2) for layer in layers), jnp.zeros((), params[-1].weight.dtype))
 
 
 def mean_half_deviance(params: Params, arch: Architecture, family: Family, link: Link, X, y, weights, offset) -> jax.Array:
@@ -36,13 +40,15 @@ def mean_half_deviance(params: Params, arch: Architecture, family: Family, link:
     return derived.half_deviance_loss(family, link, y, eta, weights)
 
 
-def objective(params: Params, arch: Architecture, family: Family, link: Link, X, y, weights, offset, l2, total_weight) -> jax.Array:
+def objective(
+    params: Params, arch: Architecture, family: Family, link: Link, X, y, weights, offset, l2, total_weight, penalize_output: bool = True
+) -> jax.Array:
     """Mean half deviance plus ``l2 · penalty / total_weight``.
 
     ``total_weight`` is the sum of the training weights, so that minibatch objectives, whose
     deviance term is a mean over the batch, carry the same penalty as the full-batch one.
     """
-    return mean_half_deviance(params, arch, family, link, X, y, weights, offset) + l2 * penalty(params) / total_weight
+    return mean_half_deviance(params, arch, family, link, X, y, weights, offset) + l2 * penalty(params, penalize_output) / total_weight
 
 
 def negative_loglik(params: Params, arch: Architecture, family: Family, link: Link, X, y, weights, offset, dispersion_value) -> jax.Array:

@@ -65,7 +65,10 @@ def init_params(arch: Architecture, n_in: int, seed: int | jax.Array, *, output_
 def cast_params(params: Params, dtype) -> Params:
     """The same parameters in another dtype (``None`` biases stay ``None``)."""
     return tuple(
-        Dense(jnp.asarray(layer.weight, dtype=dtype), None if layer.bias is None else jnp.asarray(layer.bias, dtype=dtype))
+        Dense(
+            jax.device_put(np.asarray(layer.weight, dtype=dtype)),
+            None if layer.bias is None else jax.device_put(np.asarray(layer.bias, dtype=dtype)),
+        )
         for layer in params
     )
 

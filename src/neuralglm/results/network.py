@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 from functools import partial
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
@@ -24,7 +23,7 @@ from neuralglm.fit.info import FitInfo
 from neuralglm.model.architecture import Architecture
 from neuralglm.model.inputs import InputScaling
 from neuralglm.model.params import Params
-from neuralglm.model.predictor import hidden_features, linear_predictor
+from neuralglm.model.predictor import hidden_features_float64, linear_predictor_float64
 from neuralglm.results.common import SharedResultMethods, fit_statistics
 from neuralglm.results.summary import html_summary
 
@@ -36,18 +35,17 @@ AIC_CAVEAT = (
 )
 
 
-@partial(jax.jit, static_argnames=("arch", "link"))
-def _eta_mu(params, inputs, offset, *, arch, link):
-    eta = linear_predictor(params, arch, inputs, offset)
-    return eta, link.inverse(eta)
-
-
 def _forward(arch: Architecture, params: Params, inputs: np.ndarray, offset: np.ndarray, link: Link):
-    """``(eta, mu)`` in float64, compiled once per shape."""
+    """``(eta, mu)`` in float64: the forward pass in NumPy (BLAS), the inverse link in JAX."""
+    eta = linear_predictor_float64(params, arch, inputs, offset)
     with jax.enable_x64(True):
-        params64 = jax.tree.map(lambda a: jnp.asarray(a, dtype=jnp.float64), params)
-        eta, mu = _eta_mu(params64, jnp.asarray(inputs, dtype=jnp.float64), jnp.asarray(offset, dtype=jnp.float64), arch=arch, link=link)
-        return np.asarray(eta, dtype=np.float64), np.asarray(mu, dtype=np.float64)
+        mu = np.asarray(_inverse_link(jax.device_put(eta), link=link), dtype=np.float64)
+    return eta, mu
+
+
+@partial(jax.jit, static_argnames=("link",))
+def _inverse_link(eta, *, link):
+    return link.inverse(eta)  # one compilation per link and shape, instead of one per eager operation
 
 
 @dataclass(frozen=True, eq=False)
@@ -170,16 +168,15 @@ class NetworkResult(SharedResultMethods):
         )
         if new_data is None:
             index = pd.Index(self.design.row_labels)
-        with jax.enable_x64(True):
-            params64 = jax.tree.map(lambda a: jnp.asarray(a, dtype=jnp.float64), self.params)
-            values = np.asarray(hidden_features(params64, self.architecture, jnp.asarray(inputs, dtype=jnp.float64)), dtype=np.float64)
+        values = hidden_features_float64(self.params, self.architecture, inputs)
         return pd.DataFrame(values, index=index, columns=self._feature_names())
 
     def output_glm(self, *, cov_type: str | None = None, dispersion=None):
         """The output layer refitted as a GLM (IRLS) on the learned features, with standard errors.
 
         This is the network read as "a GLM on learned features": after a converged fit with no
-        penalty on the output layer, its predictions equal the network's. Units that are
+        penalty on the output layer (``l2=0``, or ``penalize_output=False``), its predictions
+        equal the network's. Units that are
         constant on the training data (e.g. dead ReLUs) are dropped: their weight is not
         identified and does not change any prediction. The standard errors are conditional on
         the features (they ignore the uncertainty of the hidden layers).
@@ -248,9 +245,14 @@ def make_network_result(
     dtype: str,
     dispersion=None,
     cov_type: str = "expected",
+    inputs: np.ndarray | None = None,
 ) -> NetworkResult:
-    """Assemble a :class:`NetworkResult`: every statistic recomputed in float64."""
-    eta, mu = _forward(arch, solution.params, scaling.transform(design.X), design.offset, link)
+    """Assemble a :class:`NetworkResult`: every statistic recomputed in float64.
+
+    ``inputs`` is ``scaling.transform(design.X)`` when the caller has it already.
+    """
+    inputs = scaling.transform(design.X) if inputs is None else inputs
+    eta, mu = _forward(arch, solution.params, inputs, design.offset, link)
     n_params = arch.n_params(scaling.n_in, design.has_intercept)
     stats = fit_statistics(design, family, link, mu, n_params, dispersion)
     return NetworkResult(
@@ -319,13 +321,14 @@ class NetworkSummary:
             f"Parameters (k): {net.n_params:,}   Observations: {net.n_obs:,.0f}   Df residual (n − k): {net.df_resid:,.0f}   Dispersion: {dispersion}"
         )
         unit = "iterations" if info.solver == "lbfgs" else "epochs"
+        penalty_scope = " on hidden layers only" if control.l2 and not control.penalize_output else ""
         if info.solver == "lbfgs":
             settings = f"tol {control.tol:g}"
         else:
             rate = "schedule" if callable(control.learning_rate) else f"{control.learning_rate:g}"
             settings = f"batch {control.batch_size}, learning rate {rate}"
         header.append(
-            f"Solver: {info.solver}, {info.n_iter} {unit} ({settings}, l2 {control.l2:g}, {net.dtype}, seed {net.seed}) · "
+            f"Solver: {info.solver}, {info.n_iter} {unit} ({settings}, l2 {control.l2:g}{penalty_scope}, {net.dtype}, seed {net.seed}) · "
             f"{'converged' if info.converged else 'NOT converged'} · {info.seconds:.2f} s"
         )
         if control.early_stopping:

@@ -2,6 +2,7 @@
 
     python -m benchmarks.network_bench              # both parts (a few minutes on 2 cores)
     python -m benchmarks.network_bench --part adam  # or --part lbfgs
+    python -m benchmarks.network_bench --part auto  # the L-BFGS/Adam crossover behind solver="auto"
 
 Part 1 (minibatch): Gaussian MLP regression, n = 100,000, p = 20, hidden (64, 64) ReLU, Adam
 (learning rate 1e-3), batch 256, float32, 30 epochs, no penalty, no early stopping. Reported:
@@ -16,6 +17,10 @@ Part 2 (full batch): n = 20,000, p = 10, hidden (32,) tanh, L-BFGS. scikit-learn
 L-BFGS then runs until its training loss is at most scikit-learn's final loss, and the time at
 which it first got there is reported (resolution: one chunk of 50 iterations, so the figure is
 an upper bound), with compilation reported apart.
+
+Part 3 (``--part auto``, not in ``all``): L-BFGS and Adam with ``ng.fit``'s defaults on a grid of
+rows × parameter counts; the seconds each needed to reach the larger of their two final
+training deviances. ``neuralglm.network.LBFGS_MAX_WORK`` is set from it.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ import numpy as np
 import pandas as pd
 
 import neuralglm as ng
+from neuralglm.network import LBFGS_MAX_WORK
 
 
 def regression_data(n_obs: int, n_features: int, seed: int) -> pd.DataFrame:
@@ -212,9 +218,56 @@ def part_lbfgs() -> list[dict]:
     return rows
 
 
+# ---- part 3: solver="auto" crossover ------------------------------------------------------
+
+
+AUTO_GRID_ROWS = (2_000, 10_000, 20_000, 50_000, 100_000)
+AUTO_GRID_HIDDEN = ((8,), (32,), (64, 64))
+
+
+def _time_to(history: pd.DataFrame, target: float) -> float:
+    """Seconds until the training deviance first reached ``target``, compilation excluded.
+
+    One record per epoch (Adam) or per chunk of 50 iterations (L-BFGS); the first record also
+    holds the compilation, so its own duration is taken as the second record's.
+    """
+    seconds = history.seconds.to_numpy()
+    first = seconds[1] - seconds[0] if len(seconds) > 1 else seconds[0]
+    reached = np.flatnonzero(history.train_deviance.to_numpy() <= target)
+    return float(seconds[reached[0]] - seconds[0] + first) if len(reached) else float("nan")
+
+
+def part_auto() -> list[dict]:
+    """L-BFGS against Adam, each with ``ng.fit``'s defaults, on a grid of rows × parameters.
+
+    Gaussian data as part 1 with p = 10; ReLU; float32. Target: the larger of the two final
+    training deviances (a level both reached); reported: each solver's seconds to reach it.
+    """
+    rows = []
+    for n_obs in AUTO_GRID_ROWS:
+        df = regression_data(n_obs, 10, seed=2)
+        for hidden in AUTO_GRID_HIDDEN:
+            fits = {}
+            for solver in ("lbfgs", "adam"):
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", ng.errors.ConvergenceWarning)
+                    fits[solver] = ng.fit(formula(10), df, hidden=hidden, activation="relu", solver=solver, seed=0, verbose=False)
+            target = max(float(net.history.train_deviance.iloc[-1]) for net in fits.values())
+            n_params = fits["adam"].n_params
+            row = {"rows": n_obs, "hidden": str(hidden), "parameters": n_params, "rows × parameters": n_obs * n_params}
+            for solver, net in fits.items():
+                row[f"{solver} s"] = _time_to(net.history, target)
+                row[f"{solver} deviance"] = float(net.history.train_deviance.iloc[-1])
+                row[f"{solver} epochs"] = int(net.info.n_iter)
+            row["faster"] = "lbfgs" if row["lbfgs s"] < row["adam s"] else "adam"
+            rows.append(row)
+            print(row, flush=True)
+    return rows
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--part", choices=("adam", "lbfgs", "all"), default="all")
+    parser.add_argument("--part", choices=("adam", "lbfgs", "auto", "all"), default="all", help="'all' runs adam and lbfgs")
     parser.add_argument("--sklearn-blas-threads", type=int, default=1, help="BLAS threads for scikit-learn (0: library default)")
     args = parser.parse_args(argv)
     global BLAS_THREADS
@@ -229,6 +282,10 @@ def main(argv=None) -> int:
     if args.part in ("lbfgs", "all"):
         table = pd.DataFrame(part_lbfgs())
         print(table.to_markdown(index=False, floatfmt=".4g") if _has_tabulate() else table.to_string(index=False))
+    if args.part == "auto":
+        table = pd.DataFrame(part_auto())
+        print(table.to_markdown(index=False, floatfmt=".4g") if _has_tabulate() else table.to_string(index=False))
+        print(f"neuralglm.network.LBFGS_MAX_WORK = {LBFGS_MAX_WORK:.3g} (rows × parameters up to which solver='auto' picks L-BFGS)")
     return 0
 
 

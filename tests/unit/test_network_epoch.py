@@ -11,7 +11,7 @@ import pytest
 from neuralglm.family.family import Poisson
 from neuralglm.family.link import Log
 from neuralglm.fit import gradient
-from neuralglm.model import Architecture, init_params, objective
+from neuralglm.model import Architecture, init_params, objective, predictor
 from neuralglm.model.architecture import ACTIVATIONS
 from neuralglm.model.predictor import hidden_features, hidden_features_float64, linear_predictor, linear_predictor_float64
 
@@ -85,17 +85,21 @@ def test_float64_numpy_forward_pass_equals_the_jax_one(activation):
     rng = np.random.default_rng(0)
     X = rng.normal(scale=2.0, size=(30, 4))
     offset = rng.normal(size=30)
-    params = tuple(
-        layer._replace(bias=None if layer.bias is None else layer.bias + 0.3) for layer in init_params(arch, 4, seed=1, dtype=np.float64)
-    )
-    params = (*params[:-1], params[-1]._replace(weight=params[-1].weight + 0.5))  # a non-zero output layer
-    numpy_params = jax.tree.map(np.asarray, params)
+    with jax.enable_x64(True):
+        params = jax.tree.map(np.asarray, init_params(arch, 4, seed=1, dtype=jnp.float64))
+    params = tuple(layer._replace(bias=None if layer.bias is None else layer.bias + 0.3) for layer in params)
+    numpy_params = (*params[:-1], params[-1]._replace(weight=params[-1].weight + 0.5))  # a non-zero output layer
     with jax.enable_x64(True):
         jax_params = jax.tree.map(lambda a: jnp.asarray(a, jnp.float64), numpy_params)
         h_ref = np.asarray(hidden_features(jax_params, arch, jnp.asarray(X)))
         eta_ref = np.asarray(linear_predictor(jax_params, arch, jnp.asarray(X), jnp.asarray(offset)))
     h = hidden_features_float64(numpy_params, arch, X)
     eta = linear_predictor_float64(numpy_params, arch, X, offset)
+    # More rows than one block (FORWARD_BLOCK_ROWS): every copy of X gets the same eta, up to the
+    # ulps by which BLAS kernels for different row counts differ.
+    copies = predictor.FORWARD_BLOCK_ROWS // len(X) + 2
+    many = linear_predictor_float64(numpy_params, arch, np.tile(X, (copies, 1)), np.tile(offset, copies))
+    np.testing.assert_allclose(many.reshape(copies, len(X)), np.broadcast_to(eta, (copies, len(X))), rtol=1e-14, atol=1e-14)
     assert h.dtype == np.float64 and eta.dtype == np.float64
     # Both float64; elementwise functions and dot summation order differ by a few ulps.
     np.testing.assert_allclose(h, h_ref, rtol=1e-13, atol=1e-14)

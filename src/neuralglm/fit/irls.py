@@ -232,12 +232,12 @@ def fit_irls(
             return _closed_form(X, y, weights, offset, family, link, started)
         try:
             prefix: list[tuple[float, float, float]] = []
-            start_eta = None
+            handover = None
             if start is None and control.warm_start:
                 warm = _warm_start(X, y, weights, offset, family, link)
                 if warm is not None:
-                    start, start_eta, prefix = _preconditioned_steps(X, y, weights, offset, family, link, warm, started)
-            solution = _iterate(X, y, weights, offset, family, link, control, start, progress, started, rank_check, prefix, start_eta)
+                    start, handover, prefix = _preconditioned_steps(X, y, weights, offset, family, link, warm, started)
+            solution = _iterate(X, y, weights, offset, family, link, control, start, progress, started, rank_check, prefix, handover)
         except (DivergenceError, np.linalg.LinAlgError, ArithmeticError, ValueError):
             rank_check.run()  # aliased columns explain the failure better, as when checked first
             raise
@@ -331,7 +331,7 @@ def _preconditioned_steps(X, y, weights, offset, family, link, warm: _WarmStart,
     """Steps β ← β + (c·H_sub)⁻¹ Xᵀs(β) from the warm start (see the module docstring).
 
     Returns the last coefficients known to be valid and no worse than the warm start, their
-    linear predictor (None if invalid or never computed), and one history record (deviance,
+    linear predictor and deviance (None if invalid or never computed), and one history record (deviance,
     max coefficient change, seconds) per step taken. Anything unexpected ends the phase early;
     the full-data iterations then carry on from there.
     """
@@ -379,7 +379,7 @@ def _preconditioned_steps(X, y, weights, offset, family, link, warm: _WarmStart,
             records.append((dev, float(np.max(np.abs(step))), time.perf_counter() - started))
     except (np.linalg.LinAlgError, ArithmeticError, ValueError):
         pass
-    return coef, eta, records
+    return coef, None if eta is None else (eta, dev), records
 
 
 def _intercept_only_coef(X, y, weights, offset, link: Link) -> np.ndarray | None:
@@ -393,7 +393,7 @@ def _intercept_only_coef(X, y, weights, offset, link: Link) -> np.ndarray | None
 
 
 def _iterate(
-    X, y, weights, offset, family, link, control, start, progress, started, rank_check=None, prefix=(), start_eta=None
+    X, y, weights, offset, family, link, control, start, progress, started, rank_check=None, prefix=(), handover=None
 ) -> IRLSSolution:
     from tqdm.auto import tqdm
 
@@ -402,10 +402,13 @@ def _iterate(
         coef_old = None
     else:
         coef_old = np.asarray(start, dtype=np.float64)
-        eta = X @ coef_old + offset if start_eta is None else start_eta  # the preconditioned steps' last η
-        mu, dev_old, valid = _evaluate(family, link, y, eta, weights)
-        if not valid:
-            raise DivergenceError("The starting coefficients give an invalid mean or a non-finite deviance; supply other start values.")
+        if handover is not None:  # the preconditioned steps' last (valid) η and deviance
+            eta, dev_old = handover
+        else:
+            eta = X @ coef_old + offset
+            mu, dev_old, valid = _evaluate(family, link, y, eta, weights)
+            if not valid:
+                raise DivergenceError("The starting coefficients give an invalid mean or a non-finite deviance; supply other start values.")
     # Preconditioned steps taken before (no Gram, no step halving) come first in the history.
     records: list[tuple] = [(i + 1, dev_p, 0, change, sec) for i, (dev_p, change, sec) in enumerate(prefix)]
     last_change = float("inf")

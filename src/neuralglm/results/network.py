@@ -98,7 +98,12 @@ class NetworkResult(SharedResultMethods):
     @property
     def history(self) -> pd.DataFrame:
         """One row per epoch (L-BFGS: per chunk of iterations): ``epoch``, ``train_deviance``,
-        ``validation_deviance`` (mean deviance per unit weight), ``seconds`` since the start."""
+        ``validation_deviance`` (mean deviance per unit weight), ``seconds`` since the start.
+
+        For Adam/SGD ``train_deviance`` is accumulated during the epoch: the weighted mean of the
+        minibatch deviances, each at the weights before its update (as scikit-learn's
+        ``loss_curve_``), so it lags the end-of-epoch weights slightly; ``validation_deviance``
+        and the L-BFGS ``train_deviance`` are evaluated at the weights after the epoch/chunk."""
         return self.info.history
 
     @property

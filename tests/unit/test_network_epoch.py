@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -68,7 +70,7 @@ def test_one_epoch_equals_a_plain_optax_loop_over_the_same_batches(solver, gathe
             batch = (X[index], y[index], weights[index], offset[index])
             loss = lambda p, batch=batch: objective(p, arch, family, link, *batch, l2, total_weight)  # noqa: E731
             value, grads = jax.value_and_grad(loss)(expected)
-            penalty_part = l2 * 0.5 * sum(float(jnp.sum(layer.weight**2)) for layer in expected) / total_weight
+            penalty_part = l2 * 0.5 * sum(float(jnp.sum(layer.weight**2)) for layer in cast(tuple, expected)) / total_weight
             deviance_sum += 2 * (float(value) - penalty_part) * float(np.sum(batch[2]))
             updates, state = optimizer.update(grads, state, expected)
             expected = optax.apply_updates(expected, updates)

@@ -40,10 +40,14 @@ def map_rows(
     Examples
     --------
     >>> import jax, jax.numpy as jnp, numpy as np
-    >>> kernel = jax.jit(lambda y: (2.0 * y, jnp.sum(y), jnp.all(y > 0)))
-    >>> doubled, total, positive = map_rows(kernel, (), [np.arange(1.0, 5.0)])
+    >>> kernel = jax.jit(lambda y, w: (2.0 * y, jnp.sum(w * y), jnp.all(y > 0)))
+    >>> y, weights = np.arange(1.0, 5.0), np.ones(4)
+    >>> doubled, total, positive = map_rows(kernel, (), [y, weights], zero_padded=(1,))
     >>> doubled.tolist(), total, positive
     ([2.0, 4.0, 6.0, 8.0], 10.0, True)
+
+    A total must be weighted by an array in ``zero_padded``: the padding rows repeat the
+    last row, so an unweighted ``jnp.sum(y)`` would count it ``CHUNK_ROWS - n`` more times.
     """
     n_rows = len(arrays[0])
     pieces: list[tuple] = []

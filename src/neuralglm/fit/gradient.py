@@ -203,7 +203,8 @@ def _lbfgs(memory_size: int):
 
 @partial(jax.jit, static_argnames=("memory_size",))
 def _init_lbfgs_state(params, *, memory_size):
-    return _strong(_lbfgs(memory_size).init(params))
+    """The L-BFGS state of the flat parameter vector (see :func:`_lbfgs_chunk`)."""
+    return _strong(_lbfgs(memory_size).init(ravel_pytree(params)[0]))
 
 
 def _strong(tree):
@@ -215,17 +216,23 @@ def _strong(tree):
 def _lbfgs_chunk(
     params, state, X, y, weights, offset, l2, total_weight, max_steps, tol, *, arch, family, link, memory_size, penalize_output=True
 ):
-    """Up to ``max_steps`` L-BFGS iterations; returns (params, state, value, mean deviance, max|grad|, steps, stalls)."""
-    optimizer = _lbfgs(memory_size)
+    """Up to ``max_steps`` L-BFGS iterations; returns (params, state, value, mean deviance, max|grad|, steps, stalls).
 
-    def loss(p):
-        return objective(p, arch, family, link, X, y, weights, offset, l2, total_weight, penalize_output)
+    The optimizer works on one flat parameter vector: optax's L-BFGS and its zoom line search
+    repeat every vector operation per leaf of the parameter tree, and with one leaf XLA
+    compiles this function in 1.4 s instead of 2.2 s for hidden (32,), 1.6 s instead of 3.2 s
+    for (64, 64, 32) (measured on the 2-core machine, 2026-12-03).
+    """
+    optimizer = _lbfgs(memory_size)
+    theta, unravel = ravel_pytree(params)
+
+    def loss(theta):
+        return objective(unravel(theta), arch, family, link, X, y, weights, offset, l2, total_weight, penalize_output)
 
     value_and_grad = optax.value_and_grad_from_state(loss)
 
     def grad_max(s):
-        grad = optax.tree.get(s, "grad")
-        return jnp.max(jnp.stack([jnp.max(jnp.abs(leaf)) for leaf in jax.tree.leaves(grad)]))
+        return jnp.max(jnp.abs(optax.tree.get(s, "grad")))
 
     def cond(carry):
         _, _, _, gmax, k, stalls = carry
@@ -244,8 +251,9 @@ def _lbfgs_chunk(
 
     dtype = X.dtype
     big = jnp.asarray(jnp.finfo(dtype).max, dtype)
-    start = (params, state, big, big, jnp.asarray(0), jnp.asarray(0))
-    params, state, value, gmax, steps, stalls = jax.lax.while_loop(cond, body, start)
+    start = (theta, state, big, big, jnp.asarray(0), jnp.asarray(0))
+    theta, state, value, gmax, steps, stalls = jax.lax.while_loop(cond, body, start)
+    params = unravel(theta)
     deviance = 2.0 * mean_half_deviance(params, arch, family, link, X, y, weights, offset)
     return params, state, value, deviance, gmax, steps, stalls
 

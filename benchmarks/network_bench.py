@@ -21,7 +21,7 @@ an upper bound), with compilation reported apart.
 
 Part 3 (``--part auto``, not in ``all``): L-BFGS and Adam with ``ng.fit``'s defaults on a grid of
 rows × parameter counts; the seconds each needed to reach the larger of their two final
-training deviances. ``neuralglm.network.LBFGS_MAX_WORK`` is set from it.
+training deviances. ``neuralglm.network.LBFGS_MAX_ROWS`` and ``LBFGS_MAX_WORK`` are set from it.
 
 Part 4 (``--part cache``, not in ``all``): part 1's neuralglm first fit in two fresh processes
 that share a new JAX persistent compilation cache (``jax_compilation_cache_dir``, with the
@@ -323,9 +323,12 @@ def main(argv=None) -> int:
     if args.part == "auto":
         table = pd.DataFrame(part_auto())
         print(table.to_markdown(index=False, floatfmt=".4g") if _has_tabulate() else table.to_string(index=False))
-        from neuralglm.network import LBFGS_MAX_WORK
+        from neuralglm.network import LBFGS_MAX_ROWS, LBFGS_MAX_WORK
 
-        print(f"neuralglm.network.LBFGS_MAX_WORK = {LBFGS_MAX_WORK:.3g} (rows × parameters up to which solver='auto' picks L-BFGS)")
+        print(
+            f"solver='auto' picks L-BFGS up to neuralglm.network.LBFGS_MAX_ROWS = {LBFGS_MAX_ROWS:,} rows "
+            f"and LBFGS_MAX_WORK = {LBFGS_MAX_WORK:.3g} rows × parameters"
+        )
     return 0
 
 

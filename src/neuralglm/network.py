@@ -31,12 +31,15 @@ from neuralglm.results.network import make_network_result
 
 SOLVER_CHOICES = ("auto", "irls", "lbfgs", "adam", "sgd")
 DTYPES = {"float32": jnp.float32, "float64": jnp.float64}
-# solver="auto" trains with full-batch L-BFGS up to this many rows × parameters, Adam beyond.
-# Measured (`python -m benchmarks.network_bench --part auto`, benchmarks/README.md): on a grid of
-# 2k-100k rows × 97-4929 parameters, L-BFGS reached the common deviance first in every cell up to
-# 7.7e6 but one (50k × 97: Adam 10% sooner) and Adam in every cell from 9.7e6 on but two
-# (2k × 4929, 10k × 4929, where L-BFGS was as fast or faster and went lower).
-LBFGS_MAX_WORK = 8_000_000
+# solver="auto" trains with full-batch L-BFGS up to LBFGS_MAX_ROWS rows and LBFGS_MAX_WORK
+# rows × parameters, Adam beyond. Measured (`python -m benchmarks.network_bench --part auto`,
+# benchmarks/README.md, 2026-12-03, L-BFGS on one flat vector): on a grid of 2k-100k rows ×
+# 97-4929 parameters, L-BFGS reached the common deviance first in every cell with ≤ 50k rows and
+# ≤ 9.9e7 rows × parameters (12 cells; near ties at 50k × 385 and 20k × 4929), Adam in every
+# other cell (50k × 4929 = 2.5e8, and all three 100k-row cells: with many rows an Adam epoch
+# makes many steps, and Adam got there 1.5-4× sooner).
+LBFGS_MAX_ROWS = 50_000
+LBFGS_MAX_WORK = 100_000_000
 DEFAULT_EPOCHS = {"lbfgs": 1000, "adam": 200, "sgd": 200}
 DEFAULT_TOL = {"lbfgs": 1e-5, "adam": 1e-4, "sgd": 1e-4}
 
@@ -68,7 +71,7 @@ def _choose_solver(solver: str, arch: Architecture, n_obs: int, n_params: int, l
         return "irls"
     if early_stopping:
         return "adam"
-    return "lbfgs" if n_obs * n_params <= LBFGS_MAX_WORK else "adam"
+    return "lbfgs" if n_obs <= LBFGS_MAX_ROWS and n_obs * n_params <= LBFGS_MAX_WORK else "adam"
 
 
 def fit(
@@ -116,8 +119,10 @@ def fit(
     activation : ``"relu"``, ``"tanh"``, ``"sigmoid"``, ``"gelu"``, ``"softplus"``, ``"elu"``,
         ``"leaky_relu"``, ``"identity"``, any JAX-differentiable callable, or a list with one
         per hidden layer.
-    solver : ``"auto"`` (IRLS for ``hidden=()``, full-batch L-BFGS for small problems, Adam
-        beyond), ``"irls"`` (``hidden=()`` only), ``"lbfgs"``, ``"adam"``, ``"sgd"`` (momentum).
+    solver : ``"auto"`` (IRLS for ``hidden=()``; full-batch L-BFGS up to
+        :data:`LBFGS_MAX_ROWS` rows and :data:`LBFGS_MAX_WORK` rows × parameters, where the
+        benchmark found it faster; Adam beyond, and whenever ``early_stopping``), ``"irls"``
+        (``hidden=()`` only), ``"lbfgs"``, ``"adam"``, ``"sgd"`` (momentum).
     learning_rate : Adam/SGD step size, or a callable ``epoch -> step size``.
     epochs : maximum epochs (L-BFGS: iterations); default 200 (Adam/SGD), 1000 (L-BFGS).
     batch_size : rows per minibatch (Adam/SGD).

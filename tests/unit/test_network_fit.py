@@ -190,6 +190,24 @@ def test_auto_solver_and_zero_hidden_coefficients(df):
         assert not jax.config.jax_enable_x64  # the fits never flip the global flag
 
 
+def test_auto_solver_follows_the_measured_crossover():
+    """solver='auto': L-BFGS only while both the rows and rows × parameters are small (benchmarks/README.md)."""
+    from neuralglm.model.architecture import Architecture
+    from neuralglm.network import LBFGS_MAX_ROWS, LBFGS_MAX_WORK, _choose_solver
+
+    net = Architecture((32,), "relu")
+
+    def choose(n_obs, n_params, early_stopping=False):
+        return _choose_solver("auto", net, n_obs, n_params, 0.0, early_stopping)
+
+    assert choose(LBFGS_MAX_ROWS, LBFGS_MAX_WORK // LBFGS_MAX_ROWS) == "lbfgs"
+    assert choose(LBFGS_MAX_ROWS + 1, 10) == "adam"  # many rows: Adam's epochs make many steps
+    assert choose(1_000, LBFGS_MAX_WORK // 1_000 + 1) == "adam"  # too much work per L-BFGS iteration
+    assert choose(1_000, 100, early_stopping=True) == "adam"  # early stopping needs epochs
+    assert _choose_solver("auto", Architecture((), "relu"), 10**7, 10, 0.0, False) == "irls"
+    assert _choose_solver("sgd", net, 1_000, 100, 0.0, False) == "sgd"
+
+
 def test_unpenalized_output_layer_is_the_glm_on_the_learned_features(df):
     """l2 on the hidden layers only: after convergence, IRLS on the features reproduces the network."""
     options = {"family": "poisson", "exposure": "e", "hidden": (4,), "activation": "tanh", "solver": "lbfgs", "dtype": "float64"}

@@ -12,7 +12,8 @@ shapes reuses the compiled code (DESIGN.md §10: compilation costs ~1–3 s, an 
   the previous epoch runs (``jax.random.permutation`` sorts, which took half of each epoch on
   CPU), the epoch's batches are gathered in one go, and the optimizer acts on one flat
   parameter vector (one fused update instead of one per layer); see benchmarks/README.md.
-- L-BFGS (``optax.lbfgs`` with its zoom line search) runs in a compiled ``while_loop`` in
+- L-BFGS (``optax.lbfgs`` with its zoom line search, on one flat parameter vector, which
+  compiles in about half the time of the parameter tree) runs in a compiled ``while_loop`` in
   chunks of :data:`LBFGS_CHUNK` iterations; it stops when the largest gradient component of
   the objective is below ``tol`` or when the line search can make no further progress.
 

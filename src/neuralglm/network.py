@@ -132,7 +132,9 @@ def fit(
         ``True``, as scikit-learn's ``alpha``). ``False`` penalizes the hidden layers only, like
         a ``penalty.factor`` of 0 for the output layer in glmnet: the output layer is then the
         unpenalized GLM on the learned features, which :meth:`NetworkResult.output_glm`
-        reproduces after a converged fit.
+        reproduces after a converged fit. Convergence can be slow: shrinking a hidden unit's
+        weights while growing its output weight keeps a nearly linear unit's contribution and
+        lowers the penalty, a direction along which the objective keeps creeping down.
     momentum : SGD momentum.
     early_stopping, validation_fraction, patience : hold out a random ``validation_fraction``
         of the rows, stop when their deviance has not improved for ``patience`` epochs, and

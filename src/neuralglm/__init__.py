@@ -33,6 +33,7 @@ _EXPORTS: dict[str, tuple[str, str | None]] = {
     "NeuralGLMRegressor": ("neuralglm.sklearn", "NeuralGLMRegressor"),
     "anova": ("neuralglm.inference.significance", "anova"),
     "datasets": ("neuralglm.datasets", None),
+    "enable_compilation_cache": ("neuralglm.compilation_cache", "enable_compilation_cache"),
     "errors": ("neuralglm.errors", None),
     "families": ("neuralglm.family.family", None),
     "fit": ("neuralglm.network", "fit"),
@@ -56,6 +57,7 @@ __all__ = [
     "__version__",
     "anova",
     "datasets",
+    "enable_compilation_cache",
     "errors",
     "families",
     "fit",
@@ -92,6 +94,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see
     from neuralglm import plots as plots
     from neuralglm.api import glm as glm
     from neuralglm.api import glm_fit as glm_fit
+    from neuralglm.compilation_cache import enable_compilation_cache as enable_compilation_cache
     from neuralglm.evaluate import heldout_deviance as heldout_deviance
     from neuralglm.evaluate import heldout_deviance_explained as heldout_deviance_explained
     from neuralglm.family import family as families

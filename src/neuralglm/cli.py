@@ -3,11 +3,16 @@
 Exit status: 0 on success, 1 for a data or model error (one line; ``--debug`` for the
 traceback), 2 for usage errors. JAX, pandas and matplotlib are imported only inside the
 commands that need them, so ``neuralglm --help`` answers at once.
+
+Each command is a new process that compiles its JAX functions again; with the environment
+variable ``NEURALGLM_CACHE_DIR`` set, compiled code is kept in that folder and reused by later
+commands (:mod:`neuralglm.compilation_cache`).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -257,6 +262,10 @@ def main(argv: list[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exit_request:
         return int(exit_request.code or 0)
+    from neuralglm.compilation_cache import CACHE_DIR_VARIABLE, enable_compilation_cache
+
+    if os.environ.get(CACHE_DIR_VARIABLE):
+        enable_compilation_cache()
     try:
         return _COMMANDS[args.command](args)
     except Exception as error:

@@ -262,11 +262,11 @@ def main(argv: list[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exit_request:
         return int(exit_request.code or 0)
-    from neuralglm.compilation_cache import CACHE_DIR_VARIABLE, enable_compilation_cache
-
-    if os.environ.get(CACHE_DIR_VARIABLE):
-        enable_compilation_cache()
     try:
+        from neuralglm.compilation_cache import CACHE_DIR_VARIABLE, enable_compilation_cache
+
+        if os.environ.get(CACHE_DIR_VARIABLE):
+            enable_compilation_cache()
         return _COMMANDS[args.command](args)
     except Exception as error:
         from neuralglm.errors import NeuralGLMError

@@ -35,9 +35,11 @@ DTYPES = {"float32": jnp.float32, "float64": jnp.float64}
 # rows × parameters, Adam beyond. Measured (`python -m benchmarks.network_bench --part auto`,
 # benchmarks/README.md, 2026-12-03, L-BFGS on one flat vector): on a grid of 2k-100k rows ×
 # 97-4929 parameters, L-BFGS reached the common deviance first in every cell with ≤ 50k rows and
-# ≤ 9.9e7 rows × parameters (12 cells; near ties at 50k × 385 and 20k × 4929), Adam in every
-# other cell (50k × 4929 = 2.5e8, and all three 100k-row cells: with many rows an Adam epoch
-# makes many steps, and Adam got there 1.5-4× sooner).
+# ≤ 9.9e7 rows × parameters (11 cells; near ties at 50k × 385 and 20k × 4929), Adam in the 4
+# others (50k × 4929 = 2.5e8, and all three 100k-row cells: with many rows an Adam epoch makes
+# many steps, and Adam got there 1.5-4× sooner). A network without hidden layers (a penalized
+# GLM, convex) always gets L-BFGS: Adam's minibatch noise left such estimates 1-2 standard
+# errors off at 60k rows.
 LBFGS_MAX_ROWS = 50_000
 LBFGS_MAX_WORK = 100_000_000
 DEFAULT_EPOCHS = {"lbfgs": 1000, "adam": 200, "sgd": 200}
@@ -71,6 +73,8 @@ def _choose_solver(solver: str, arch: Architecture, n_obs: int, n_params: int, l
         return "irls"
     if early_stopping:
         return "adam"
+    if arch.n_hidden == 0:
+        return "lbfgs"
     return "lbfgs" if n_obs <= LBFGS_MAX_ROWS and n_obs * n_params <= LBFGS_MAX_WORK else "adam"
 
 
@@ -119,10 +123,11 @@ def fit(
     activation : ``"relu"``, ``"tanh"``, ``"sigmoid"``, ``"gelu"``, ``"softplus"``, ``"elu"``,
         ``"leaky_relu"``, ``"identity"``, any JAX-differentiable callable, or a list with one
         per hidden layer.
-    solver : ``"auto"`` (IRLS for ``hidden=()``; full-batch L-BFGS up to
-        :data:`LBFGS_MAX_ROWS` rows and :data:`LBFGS_MAX_WORK` rows × parameters, where the
-        benchmark found it faster; Adam beyond, and whenever ``early_stopping``), ``"irls"``
-        (``hidden=()`` only), ``"lbfgs"``, ``"adam"``, ``"sgd"`` (momentum).
+    solver : ``"auto"`` (IRLS for ``hidden=()`` without ``l2``, L-BFGS for ``hidden=()`` with
+        it; with hidden layers, full-batch L-BFGS up to :data:`LBFGS_MAX_ROWS` rows and
+        :data:`LBFGS_MAX_WORK` rows × parameters, where the benchmark found it faster, Adam
+        beyond; Adam whenever ``early_stopping``), ``"irls"`` (``hidden=()`` only),
+        ``"lbfgs"``, ``"adam"``, ``"sgd"`` (momentum).
     learning_rate : Adam/SGD step size, or a callable ``epoch -> step size``.
     epochs : maximum epochs (L-BFGS: iterations); default 200 (Adam/SGD), 1000 (L-BFGS).
     batch_size : rows per minibatch (Adam/SGD).

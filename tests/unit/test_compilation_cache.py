@@ -5,6 +5,7 @@ The cache is a process-wide JAX setting, so everything that turns it on runs in 
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -12,21 +13,41 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 
-from neuralglm.compilation_cache import CACHE_DIR_VARIABLE, default_cache_dir
-
-_FIT_IN_A_NEW_PROCESS = """
-import sys, warnings
-import numpy as np, pandas as pd
 import neuralglm as ng
-ng.enable_compilation_cache(sys.argv[1])
+from neuralglm.cli import main
+from neuralglm.compilation_cache import CACHE_DIR_VARIABLE, default_cache_dir
+from neuralglm.errors import SpecificationError
+
+# Fits a small network with the cache in argv[1] (then, if given, one of another shape with the
+# cache in argv[2]) and prints how many compilations asked the cache and how many it answered.
+_FIT_IN_A_NEW_PROCESS = """
+import json, sys, warnings
+import jax, numpy as np, pandas as pd
+import neuralglm as ng
+counts = {"requests": 0, "hits": 0}
+def count(event, **kwargs):
+    if event == "/jax/compilation_cache/compile_requests_use_cache":
+        counts["requests"] += 1
+    elif event == "/jax/compilation_cache/cache_hits":
+        counts["hits"] += 1
+jax.monitoring.register_event_listener(count)
 rng = np.random.default_rng(0)
 df = pd.DataFrame({"x": rng.normal(size=300)})
 df["y"] = np.sin(df.x) + 0.1 * rng.normal(size=300)
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore")
-    ng.fit("y ~ x", df, hidden=(3,), activation="tanh", solver="lbfgs", epochs=20, seed=0, verbose=False)
+for folder, rows in zip(sys.argv[1:], (300, 200)):
+    ng.enable_compilation_cache(folder)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ng.fit("y ~ x", df.iloc[:rows], hidden=(3,), activation="tanh", solver="lbfgs", epochs=20, seed=0, verbose=False)
+print(json.dumps(counts))
 """
+
+
+def _fit_in_a_new_process(*folders: Path) -> dict:
+    done = subprocess.run([sys.executable, "-c", _FIT_IN_A_NEW_PROCESS, *map(str, folders)], check=True, capture_output=True, text=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def _entries(folder: Path) -> set[str]:
@@ -43,14 +64,32 @@ def test_default_folder_follows_the_environment(monkeypatch, tmp_path):
     assert default_cache_dir() == Path.home() / ".cache" / "neuralglm" / "jax"
 
 
-def test_a_fit_fills_the_cache_and_a_new_process_reuses_every_entry(tmp_path):
+def test_a_fit_fills_the_cache_and_a_new_process_finds_every_compilation_there(tmp_path):
     folder = tmp_path / "cache"
-    subprocess.run([sys.executable, "-c", _FIT_IN_A_NEW_PROCESS, str(folder)], check=True, capture_output=True)
-    first = _entries(folder)
-    assert any("lbfgs_chunk" in name for name in first), sorted(first)
-    subprocess.run([sys.executable, "-c", _FIT_IN_A_NEW_PROCESS, str(folder)], check=True, capture_output=True)
-    # The same computations in a new process find their compiled code: nothing new is written.
-    assert _entries(folder) == first
+    first = _fit_in_a_new_process(folder)
+    assert first["requests"] > 0 and first["hits"] == 0
+    assert any("lbfgs_chunk" in name for name in _entries(folder))
+    second = _fit_in_a_new_process(folder)
+    assert second["hits"] == second["requests"] == first["requests"]
+
+
+def test_a_second_folder_takes_over(tmp_path):
+    """JAX opens its disk cache once per process; enabling another folder must move it there."""
+    _fit_in_a_new_process(tmp_path / "a", tmp_path / "b")
+    assert any("lbfgs_chunk" in name for name in _entries(tmp_path / "b"))  # the 200-row fit compiled anew
+
+
+def test_a_folder_that_cannot_be_made_is_a_clear_error(tmp_path, monkeypatch, capsys):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    with pytest.raises(SpecificationError, match=r"Cannot use .*a-file.* as the compilation cache folder.*pass a folder you can write to"):
+        ng.enable_compilation_cache(blocker)
+    with pytest.raises(SpecificationError, match="must be a folder path"):
+        ng.enable_compilation_cache(123)
+    # The command line reports the variable in one line, exit status 1 (before any JAX setting changes).
+    monkeypatch.setenv(CACHE_DIR_VARIABLE, str(blocker))
+    assert main(["summary", str(tmp_path / "missing.npz")]) == 1
+    assert f"(from ${CACHE_DIR_VARIABLE})" in capsys.readouterr().err
 
 
 def test_the_command_line_uses_the_folder_named_by_the_environment(tmp_path):

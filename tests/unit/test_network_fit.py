@@ -204,7 +204,10 @@ def test_auto_solver_follows_the_measured_crossover():
     assert choose(LBFGS_MAX_ROWS + 1, 10) == "adam"  # many rows: Adam's epochs make many steps
     assert choose(1_000, LBFGS_MAX_WORK // 1_000 + 1) == "adam"  # too much work per L-BFGS iteration
     assert choose(1_000, 100, early_stopping=True) == "adam"  # early stopping needs epochs
-    assert _choose_solver("auto", Architecture((), "relu"), 10**7, 10, 0.0, False) == "irls"
+    glm = Architecture((), "relu")
+    assert _choose_solver("auto", glm, 10**7, 10, 0.0, False) == "irls"
+    # A penalized GLM is convex: full-batch L-BFGS finds its optimum at any size (not Adam).
+    assert _choose_solver("auto", glm, 10 * LBFGS_MAX_ROWS, 10, 1e-3, False) == "lbfgs"
     assert _choose_solver("sgd", net, 1_000, 100, 0.0, False) == "sgd"
 
 

@@ -99,7 +99,6 @@ def enable_compilation_cache(path: str | os.PathLike | None = None) -> Path:
     previous = jax.config.jax_compilation_cache_dir
     jax.config.update("jax_compilation_cache_dir", str(folder))
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
-    jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
     if previous and Path(previous) != folder:
         # JAX opens its disk cache once per process: without a reset, entries would keep
         # going to the previous folder.

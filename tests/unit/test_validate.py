@@ -206,8 +206,12 @@ def test_unknown_link_lists_valid_ones(df):
 @pytest.mark.parametrize(
     ("family", "link", "message"),
     [
-        ("tweedie(0.5)", None, r"Tweedie needs power ≤ 0 or power ≥ 1 .*got power=0\.5"),
-        ("negative_binomial(-1)", None, r"NegativeBinomial needs alpha > 0; got alpha=-1"),
+        ("tweedie(0.5)", None, r"The 'power' parameter of Tweedie must be a float ≤ 0 or ≥ 1 .*Got 0\.5 instead\."),
+        (
+            "negative_binomial(-1)",
+            None,
+            r"The 'alpha' parameter of NegativeBinomial must be a float in the range \(0, inf\)\. Got -1\.0 instead\.",
+        ),
         ("poisson(2)", None, r"Family 'poisson' takes no parameter"),
         ("poisson", "power", r"The power link needs its exponent, e\.g\. 'power\(0\.5\)'"),
         ("poisson", "log(2)", r"Link 'log' takes no parameter"),

@@ -153,7 +153,7 @@ def _response(lhs: str, data: pd.DataFrame, family: Family) -> tuple[pd.Series, 
     if match:
         successes, failures = match.group(1), match.group(2)
         validate.check_columns_exist([successes, failures], data, "the formula's cbind(successes, failures)")
-        if family.name != "binomial":
+        if not family.weights_are_trials:
             raise DataError(f"cbind(successes, failures) ~ … is for the binomial family; got family {family}.")
         return data[successes], data[failures], [successes, failures]
     if lhs in data.columns:
@@ -174,7 +174,7 @@ def _numeric_response(values: pd.Series, family: Family, name: str) -> np.ndarra
     if pd.api.types.is_numeric_dtype(values.dtype):
         return values.to_numpy(dtype=float, na_value=np.nan)
     levels = list(values.cat.categories) if isinstance(values.dtype, pd.CategoricalDtype) else sorted(pd.unique(values))
-    if family.name == "binomial" and len(levels) == 2:
+    if family.weights_are_trials and len(levels) == 2:
         return (values != levels[0]).to_numpy(dtype=float)  # R: the first level is "failure"
     raise DataError(
         f"The response '{name}' is not numeric (levels {levels[:5]}). For the binomial family give a 0/1 column, "

@@ -91,7 +91,7 @@ def check_response(family: Family, y: np.ndarray, weights: np.ndarray, labels: S
     if outside.any():
         condition = family.y_domain.describe("y")
         advice = "Fix the data, or choose a family that allows those values."
-        if family.name == "binomial" and np.all(y[outside] > 1):
+        if family.weights_are_trials and np.all(y[outside] > 1):
             advice = (
                 "For counts of successes give the proportion with weights=trials, or write "
                 "cbind(successes, failures) ~ … on the left of the formula."
@@ -101,10 +101,10 @@ def check_response(family: Family, y: np.ndarray, weights: np.ndarray, labels: S
             + advice
         )
     if family.integer_response:
-        counts = y * weights if family.name == "binomial" else y
+        counts = y * weights if family.weights_are_trials else y
         fractional = np.abs(counts - np.round(counts)) > 1e-3
         if fractional.any():
-            what = "numbers of successes (y × weights)" if family.name == "binomial" else "counts"
+            what = "numbers of successes (y × weights)" if family.weights_are_trials else "counts"
             warnings.warn(
                 f"The {family} family expects whole {what}; response '{response_name}' has "
                 f"{describe_rows(labels, fractional)} that are not whole. The fit is a quasi-likelihood fit there.",

@@ -22,12 +22,14 @@ for every family (McCullagh & Nelder, *Generalized Linear Models*, 2nd ed., 1989
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass
 from typing import ClassVar
 
 import jax.numpy as jnp
 from jax.scipy.special import gammaln
 
+from neuralglm.errors import SpecificationError
 from neuralglm.family.interval import (
     NON_NEGATIVE,
     POSITIVE,
@@ -39,6 +41,11 @@ from neuralglm.family.interval import (
 from neuralglm.family.special import xlog1py, xlogy
 
 _LOG_2PI = math.log(2.0 * math.pi)
+
+
+def _is_real(value) -> bool:
+    """A finite real number (bools and strings are not)."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
 
 
 @dataclass(frozen=True)
@@ -56,6 +63,17 @@ class Family:
         (deviance / n, Gaussian), ``"mle_weights"`` (deviance / sum(weights), Gamma and
         inverse Gaussian), or ``None`` (dispersion fixed, or no closed-form density).
     integer_response : counts are expected; non-integer values only warn.
+    allowed_links : the link names R's family object accepts (``?family``,
+        ``MASS::negative.binomial``, ``statmod::tweedie``); ``"power(p)"`` stands for any power
+        link. A :class:`~neuralglm.family.link.Link` object is taken as given for any family.
+    weights_are_trials : prior weights are numbers of trials and ``y`` a proportion (binomial):
+        the response may also be a two-level factor or ``cbind(successes, failures)``.
+    separation_possible : fitted means at the edge of ``mu_domain`` mean the data are
+        (quasi-)separated (binomial), which the fit reports.
+    parameter_name : the name of the family's own parameter (``"power"``, ``"alpha"``) or
+        ``None``; the registry spells the family ``name(value)`` then.
+    parameter_estimable : whether the parameter can be estimated from the data (none yet;
+        the negative binomial's θ will be).
     """
 
     name: ClassVar[str] = "family"
@@ -65,6 +83,24 @@ class Family:
     fixed_dispersion: ClassVar[float | None] = None
     loglik_dispersion: ClassVar[str | None] = None
     integer_response: ClassVar[bool] = False
+    allowed_links: ClassVar[tuple[str, ...]] = ("identity",)
+    weights_are_trials: ClassVar[bool] = False
+    separation_possible: ClassVar[bool] = False
+    parameter_name: ClassVar[str | None] = None
+    parameter_estimable: ClassVar[bool] = False
+
+    @property
+    def registry_name(self) -> str:
+        """The string :func:`~neuralglm.family.registry.get_family` reads back as this family.
+
+        Examples
+        --------
+        >>> Tweedie(power=1.5).registry_name, Poisson().registry_name
+        ('tweedie(1.5)', 'poisson')
+        """
+        if self.parameter_name is None:
+            return self.name
+        return f"{self.name}({getattr(self, self.parameter_name)!r})"
 
     def variance(self, mu):
         """Variance function V(mu): Var(y) = dispersion · V(mu) / weight."""
@@ -97,6 +133,7 @@ class Gaussian(Family):
     """
 
     name: ClassVar[str] = "gaussian"
+    allowed_links: ClassVar[tuple[str, ...]] = ("identity", "log", "inverse")
     loglik_dispersion: ClassVar[str | None] = "mle_n"
 
     def variance(self, mu):
@@ -121,6 +158,9 @@ class Binomial(Family):
     """
 
     name: ClassVar[str] = "binomial"
+    allowed_links: ClassVar[tuple[str, ...]] = ("logit", "probit", "cloglog", "log")
+    weights_are_trials: ClassVar[bool] = True
+    separation_possible: ClassVar[bool] = True
     y_domain: ClassVar[Interval] = UNIT_CLOSED
     mu_domain: ClassVar[Interval] = UNIT_OPEN
     default_link: ClassVar[str] = "logit"
@@ -155,6 +195,7 @@ class Poisson(Family):
     """
 
     name: ClassVar[str] = "poisson"
+    allowed_links: ClassVar[tuple[str, ...]] = ("log", "identity", "sqrt")
     y_domain: ClassVar[Interval] = NON_NEGATIVE
     mu_domain: ClassVar[Interval] = POSITIVE
     default_link: ClassVar[str] = "log"
@@ -185,6 +226,7 @@ class Gamma(Family):
     """
 
     name: ClassVar[str] = "gamma"
+    allowed_links: ClassVar[tuple[str, ...]] = ("inverse", "identity", "log")
     y_domain: ClassVar[Interval] = POSITIVE
     mu_domain: ClassVar[Interval] = POSITIVE
     default_link: ClassVar[str] = "inverse"
@@ -214,6 +256,7 @@ class InverseGaussian(Family):
     """
 
     name: ClassVar[str] = "inverse_gaussian"
+    allowed_links: ClassVar[tuple[str, ...]] = ("inverse_squared", "inverse", "identity", "log")
     y_domain: ClassVar[Interval] = POSITIVE
     mu_domain: ClassVar[Interval] = POSITIVE
     default_link: ClassVar[str] = "inverse_squared"
@@ -246,6 +289,8 @@ class NegativeBinomial(Family):
 
     alpha: float = 1.0
     name: ClassVar[str] = "negative_binomial"
+    allowed_links: ClassVar[tuple[str, ...]] = ("log", "sqrt", "identity")
+    parameter_name: ClassVar[str | None] = "alpha"
     y_domain: ClassVar[Interval] = NON_NEGATIVE
     mu_domain: ClassVar[Interval] = POSITIVE
     default_link: ClassVar[str] = "log"
@@ -253,8 +298,10 @@ class NegativeBinomial(Family):
     integer_response: ClassVar[bool] = True
 
     def __post_init__(self):
-        if not (self.alpha > 0 and math.isfinite(self.alpha)):
-            raise ValueError(f"NegativeBinomial needs alpha > 0; got alpha={self.alpha!r}.")
+        if not (_is_real(self.alpha) and self.alpha > 0):
+            raise SpecificationError(
+                f"The 'alpha' parameter of NegativeBinomial must be a float in the range (0, inf). Got {self.alpha!r} instead."
+            )
 
     def variance(self, mu):
         return mu + self.alpha * mu**2
@@ -300,11 +347,16 @@ class Tweedie(Family):
 
     power: float = 1.5
     name: ClassVar[str] = "tweedie"
+    allowed_links: ClassVar[tuple[str, ...]] = ("log", "identity", "inverse", "inverse_squared", "sqrt", "power(p)")
+    parameter_name: ClassVar[str | None] = "power"
     default_link: ClassVar[str] = "log"
 
     def __post_init__(self):
-        if not math.isfinite(self.power) or 0 < self.power < 1:
-            raise ValueError(f"Tweedie needs power ≤ 0 or power ≥ 1 (no distribution exists for 0 < power < 1); got power={self.power!r}.")
+        if not _is_real(self.power) or 0 < self.power < 1:
+            raise SpecificationError(
+                "The 'power' parameter of Tweedie must be a float ≤ 0 or ≥ 1 (no distribution exists for 0 < power < 1). "
+                f"Got {self.power!r} instead."
+            )
 
     @property
     def y_domain(self) -> Interval:  # type: ignore[override]

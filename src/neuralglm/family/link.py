@@ -11,12 +11,16 @@ machine epsilon away from 0 and 1), so fits that approach separation behave as i
 
 from __future__ import annotations
 
+import math
+import numbers
 from dataclasses import dataclass
 from typing import ClassVar
 
 import jax
 import jax.numpy as jnp
 from jax.scipy.special import ndtr, ndtri
+
+from neuralglm.errors import SpecificationError
 
 _EPS = 2.220446049250313e-16  # R's .Machine$double.eps, used by R's link clamps
 
@@ -205,8 +209,10 @@ class Power(Link):
     name: ClassVar[str] = "power"
 
     def __post_init__(self):
+        if not (isinstance(self.power, numbers.Real) and not isinstance(self.power, bool) and math.isfinite(self.power)):
+            raise SpecificationError(f"The 'power' parameter of Power must be a finite float. Got {self.power!r} instead.")
         if self.power == 0:
-            raise ValueError("Power(0) is the log link: use Log() or link='log'.")
+            raise SpecificationError("Power(0) is the log link: use Log() or link='log'.")
 
     def __call__(self, mu):
         return jnp.power(mu, self.power)

@@ -10,27 +10,11 @@ import re
 from collections.abc import Callable
 
 from neuralglm.errors import SpecificationError
-from neuralglm.family.family import (
-    Binomial,
-    Family,
-    Gamma,
-    Gaussian,
-    InverseGaussian,
-    NegativeBinomial,
-    Poisson,
-    Tweedie,
-)
+from neuralglm.family.family import Family
 from neuralglm.family.link import CLogLog, Identity, Inverse, InverseSquared, Link, Log, Logit, Power, Probit, Sqrt
 
-_FAMILIES: dict[str, Callable[..., Family]] = {
-    "gaussian": Gaussian,
-    "binomial": Binomial,
-    "poisson": Poisson,
-    "gamma": Gamma,
-    "inverse_gaussian": InverseGaussian,
-    "negative_binomial": NegativeBinomial,
-    "tweedie": Tweedie,
-}
+# Every family defined in family/family.py, by its declared name: adding a family is one class there.
+_FAMILIES: dict[str, type[Family]] = {cls.name: cls for cls in Family.__subclasses__()}
 _FAMILY_ALIASES = {"normal": "gaussian", "inverse.gaussian": "inverse_gaussian", "negbin": "negative_binomial", "nb": "negative_binomial"}
 
 _LINKS: dict[str, Callable[..., Link]] = {
@@ -45,19 +29,6 @@ _LINKS: dict[str, Callable[..., Link]] = {
     "power": Power,
 }
 _LINK_ALIASES = {"1/mu^2": "inverse_squared", "inverse_power": "inverse"}
-
-# The links R's family objects accept (?family; MASS::negative.binomial; statmod::tweedie takes
-# any power link). Names outside these raise; a Link object is taken as given, as R takes a
-# "link-glm" object for any family.
-_ALLOWED_LINKS = {
-    "gaussian": ("identity", "log", "inverse"),
-    "binomial": ("logit", "probit", "cloglog", "log"),
-    "poisson": ("log", "identity", "sqrt"),
-    "gamma": ("inverse", "identity", "log"),
-    "inverse_gaussian": ("inverse_squared", "inverse", "identity", "log"),
-    "negative_binomial": ("log", "sqrt", "identity"),
-    "tweedie": ("log", "identity", "inverse", "inverse_squared", "sqrt", "power(p)"),
-}
 
 _CALL = re.compile(r"^\s*([A-Za-z_./^0-9]+?)\s*(?:\(\s*([^()]*?)\s*\))?\s*$")
 
@@ -80,6 +51,7 @@ def get_family(family: str | Family) -> Family:
 
     Examples
     --------
+    >>> from neuralglm.family import Gamma, Tweedie
     >>> get_family("tweedie(1.5)") == Tweedie(power=1.5)
     True
     >>> get_family("negative_binomial(0.5)").alpha
@@ -96,9 +68,10 @@ def get_family(family: str | Family) -> Family:
     try:
         if argument is None:
             return _FAMILIES[name]()
-        if name not in ("tweedie", "negative_binomial"):
+        factory = _FAMILIES[name]
+        if getattr(factory, "parameter_name", None) is None:
             raise SpecificationError(f"Family {name!r} takes no parameter; got {family!r}.")
-        return _FAMILIES[name](argument)
+        return factory(argument)
     except ValueError as error:
         if isinstance(error, SpecificationError):
             raise
@@ -112,6 +85,7 @@ def get_link(link: str | Link | None, family: Family | None = None) -> Link:
     --------
     >>> get_link("power(0.5)")
     Power(power=0.5)
+    >>> from neuralglm.family import Gamma
     >>> get_link(None, Gamma()).name
     'inverse'
     """
@@ -123,9 +97,11 @@ def get_link(link: str | Link | None, family: Family | None = None) -> Link:
         return link
     resolved = _resolve_link(link)
     if family is not None:
-        allowed = _ALLOWED_LINKS.get(family.name)
+        # The links R's family object accepts, declared by the family; a Link object is taken
+        # as given, as R takes a "link-glm" object for any family.
+        allowed = family.allowed_links
         name = "power(p)" if type(resolved) is Power else resolved.name
-        if allowed is not None and name not in allowed:
+        if name not in allowed:
             raise SpecificationError(
                 f"Link {link!r} is not available for the {family} family (as in R); available links: {', '.join(allowed)}. "
                 "Pass a Link object to use another one at your own risk."
@@ -154,8 +130,14 @@ def _resolve_link(link) -> Link:
 
 
 def valid_families() -> list[str]:
-    """Names accepted by :func:`get_family`."""
-    return ["gaussian", "binomial", "poisson", "gamma", "inverse_gaussian", "negative_binomial(alpha)", "tweedie(power)"]
+    """Names accepted by :func:`get_family`, with the family's parameter where it has one.
+
+    Examples
+    --------
+    >>> valid_families()[-2:]
+    ['negative_binomial(alpha)', 'tweedie(power)']
+    """
+    return [name if cls.parameter_name is None else f"{name}({cls.parameter_name})" for name, cls in _FAMILIES.items()]
 
 
 def valid_links() -> list[str]:

@@ -481,7 +481,7 @@ def _iterate(
     assert coef is not None and factor is not None
     history = pd.DataFrame(records, columns=["iteration", "deviance", "step_halvings", "max_coef_change", "seconds"])
     status = Status.CONVERGED if converged else Status.MAX_ITER
-    if family.name == "binomial":
+    if family.separation_possible:
         boundary = (mu < 10 * 2.220446049250313e-16) | (mu > 1 - 10 * 2.220446049250313e-16)
         if boundary.any():
             status = Status.SEPARATION

@@ -104,8 +104,7 @@ def _unsaved_schedule(epoch: int) -> float:
 
 # ---- family and link as registry strings -----------------------------------------------------
 def _family_string(family: Family) -> str:
-    parameters = {"tweedie": "power", "negative_binomial": "alpha"}
-    text = f"{family.name}({getattr(family, parameters[family.name])!r})" if family.name in parameters else family.name
+    text = family.registry_name
     if type(get_family(text)) is not type(family) or get_family(text) != family:
         raise SpecificationError(f"Cannot save family {family!r}: only the built-in families (see ng.get_family) can be saved.")
     return text

@@ -21,9 +21,9 @@ from neuralglm.data.design import make_design
 from neuralglm.errors import SpecificationError
 from neuralglm.family.family import Family
 from neuralglm.family.link import Link
+from neuralglm.family.null_model import intercept_only
 from neuralglm.family.registry import get_family, get_link
 from neuralglm.fit.gradient import GradientControl, fit_gradient
-from neuralglm.fit.irls import intercept_only
 from neuralglm.inference.covariance import check_cov_type
 from neuralglm.model.architecture import Architecture
 from neuralglm.model.inputs import fit_scaling

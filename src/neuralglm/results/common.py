@@ -16,8 +16,8 @@ from neuralglm.errors import SpecificationError
 from neuralglm.family import derived
 from neuralglm.family.family import Family
 from neuralglm.family.link import Link
+from neuralglm.family.null_model import null_deviance
 from neuralglm.fit import rowwise
-from neuralglm.fit.irls import null_deviance
 
 
 class SharedResultMethods:

@@ -37,6 +37,37 @@ def history_frame(rows) -> pd.DataFrame:
     return frame.astype({"iteration": np.int64})
 
 
+def upgrade_history(history: pd.DataFrame, total_weight: float | None = None) -> pd.DataFrame:
+    """A history in the columns of :data:`HISTORY_COLUMNS`, also from model files written before them.
+
+    Earlier versions wrote ``epoch, train_deviance, validation_deviance, learning_rate|max_gradient,
+    seconds`` (gradient solvers) and ``iteration, deviance, step_halvings, max_coef_change, seconds``
+    (IRLS, with the total deviance: divided by ``total_weight`` when given, else NaN).
+
+    Examples
+    --------
+    >>> old = pd.DataFrame({"epoch": [1], "train_deviance": [0.5], "validation_deviance": [0.6],
+    ...                     "learning_rate": [0.01], "seconds": [0.1]})
+    >>> upgrade_history(old).iloc[0].tolist()
+    [1.0, 0.5, nan, nan, 0.6, 0.1]
+    """
+    if list(history.columns) == list(HISTORY_COLUMNS):
+        return history
+    n = len(history)
+
+    def column(name: str, scale: float = 1.0) -> np.ndarray:
+        return history[name].to_numpy(dtype=np.float64) / scale if name in history.columns else np.full(n, np.nan)
+
+    if "deviance" in history.columns:  # IRLS
+        objective = column("deviance", total_weight) if total_weight else np.full(n, np.nan)
+        step = column("max_coef_change")
+    else:
+        objective, step = column("train_deviance"), np.full(n, np.nan)
+    iteration = column("iteration") if "iteration" in history.columns else column("epoch")
+    rows = zip(iteration, objective, column("max_gradient"), step, column("validation_deviance"), column("seconds"), strict=True)
+    return history_frame(list(rows))
+
+
 class Status(enum.Enum):
     """How a fit ended; each member carries the sentence a user reads.
 
@@ -93,5 +124,7 @@ class FitInfo:
     seconds: float = 0.0
 
     def __post_init__(self):
+        if list(self.history.columns) != list(HISTORY_COLUMNS):  # a model file written before the common schema
+            object.__setattr__(self, "history", upgrade_history(self.history))
         if not self.message:
             object.__setattr__(self, "message", self.status.value)

@@ -97,13 +97,16 @@ class NetworkResult(SharedResultMethods):
     # ---- statistics --------------------------------------------------------------------
     @property
     def history(self) -> pd.DataFrame:
-        """One row per epoch (L-BFGS: per chunk of iterations): ``epoch``, ``train_deviance``,
-        ``validation_deviance`` (mean deviance per unit weight), ``seconds`` since the start.
+        """One row per epoch (L-BFGS: per chunk of iterations), the columns every solver shares:
+        ``iteration`` (epochs or iterations done), ``objective`` (training deviance per unit
+        weight), ``gradient_norm`` (L-BFGS: largest gradient component; NaN for Adam/SGD),
+        ``step`` (largest weight change), ``validation_deviance`` (NaN without early
+        stopping), ``seconds`` since the start (:data:`neuralglm.fit.info.HISTORY_COLUMNS`).
 
-        For Adam/SGD ``train_deviance`` is accumulated during the epoch: the weighted mean of the
+        For Adam/SGD ``objective`` is accumulated during the epoch: the weighted mean of the
         minibatch deviances, each at the weights before its update (as scikit-learn's
         ``loss_curve_``), so it lags the end-of-epoch weights slightly; ``validation_deviance``
-        and the L-BFGS ``train_deviance`` are evaluated at the weights after the epoch/chunk."""
+        and the L-BFGS ``objective`` are evaluated at the weights after the epoch/chunk."""
         return self.info.history
 
     @property
@@ -291,6 +294,22 @@ def make_network_result(
     )
 
 
+def _status_words(info: FitInfo) -> str:
+    """The status as a summary says it: "converged", "stalled at working precision", "iteration limit", …"""
+    if info.status.name == "STALLED" and "working precision" in info.message:
+        return "stalled at working precision"
+    return info.status.label
+
+
+def _history_rows(history: pd.DataFrame, best_epoch: int, *, validation: bool) -> pd.DataFrame:
+    """The first, best and last rows of the training history, in the columns a summary shows."""
+    picks = (
+        sorted({0, len(history) - 1} | set(np.flatnonzero(history["iteration"].to_numpy() == best_epoch).tolist())) if len(history) else []
+    )
+    columns = ["iteration", "objective", *(["validation_deviance"] if validation else []), "seconds"]
+    return history.iloc[picks][columns]
+
+
 @dataclass(frozen=True)
 class NetworkSummary:
     """Printable summary of a :class:`NetworkResult`: ``str()`` for text, ``_repr_html_`` for notebooks.
@@ -334,7 +353,7 @@ class NetworkSummary:
             settings = f"batch {control.batch_size}, learning rate {rate}"
         header.append(
             f"Solver: {info.solver}, {info.n_iter} {unit} ({settings}, l2 {control.l2:g}{penalty_scope}, {net.dtype}, seed {net.seed}) · "
-            f"{'converged' if info.converged else 'NOT converged'} · {info.seconds:.2f} s"
+            f"{_status_words(info)} · {info.seconds:.2f} s"
         )
         if control.early_stopping:
             header.append(
@@ -343,13 +362,7 @@ class NetworkSummary:
             )
         if info.status.name not in ("CONVERGED", "EARLY_STOPPED"):
             header.append(f"Warning: {info.message}")
-        history = info.history
-        picks = (
-            sorted({0, len(history) - 1} | set(np.flatnonzero(history["epoch"].to_numpy() == net.best_epoch).tolist()))
-            if len(history)
-            else []
-        )
-        shown = history.iloc[picks][[c for c in ("epoch", "train_deviance", "validation_deviance", "seconds") if c in history.columns]]
+        shown = _history_rows(info.history, net.best_epoch, validation=control.early_stopping)
         footer = [
             f"Deviance {net.deviance:,.6g} · Null deviance {net.null_deviance:,.6g} · Deviance explained {100 * net.deviance_explained:.2f}%",
             f"Log-likelihood {net.loglik:,.6g} · AIC {net.aic:,.6g} · BIC {net.bic:,.6g}",

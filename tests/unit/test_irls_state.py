@@ -20,7 +20,7 @@ import neuralglm as ng
 from neuralglm.errors import ConvergenceWarning, DivergenceError, RankDeficientError
 from neuralglm.family.family import Poisson
 from neuralglm.family.link import Identity, Log
-from neuralglm.fit import gradient, irls_state
+from neuralglm.fit import gradient, gradient_steps, irls_state
 from neuralglm.fit.gradient import GradientControl
 from neuralglm.fit.info import HISTORY_COLUMNS, Status
 from neuralglm.fit.irls import fit_irls
@@ -198,3 +198,17 @@ def test_a_stall_warns_only_above_the_precision_floor(gmax, floor, warns):
     assert status is Status.STALLED
     assert [issubclass(w.category, ConvergenceWarning) for w in caught] == ([True] if warns else [])
     assert ("working precision" in message) is not warns
+
+
+def test_the_stall_floor_is_the_gradient_where_the_objective_is_within_rounding_of_its_minimum():
+    """A stored pair s = e₀, y = h·e₀ says the curvature is h: the floor is 10·√(8·eps·|f|·h)."""
+    import jax.numpy as jnp
+
+    h, value = 400.0, 0.7
+    state = gradient_steps.init_lbfgs_state((jnp.zeros(3, dtype=jnp.float32),), memory_size=2)
+    memory = np.zeros((2, 3), dtype=np.float32)
+    memory[0, 0] = 1.0
+    lbfgs_state = state[0]._replace(diff_params_memory=jnp.asarray(memory), diff_updates_memory=jnp.asarray(h * memory))
+    floor = gradient._stall_floor((lbfgs_state, *state[1:]), value, jnp.float32)
+    assert_allclose(floor, gradient.STALL_MARGIN * np.sqrt(8 * float(np.finfo(np.float32).eps) * value * h), rtol=1e-12)
+    assert gradient._stall_floor(state, value, jnp.float32) == 0.0  # no curvature known yet: every stall warns

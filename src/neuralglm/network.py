@@ -178,7 +178,7 @@ def fit(
     >>> type(glm).__name__
     'FitResult'
     >>> net = ng.fit("claims ~ C(district) + group + age", df, family="poisson", exposure="holders",
-    ...              hidden=(4,), activation="tanh", solver="lbfgs", seed=4)
+    ...              hidden=(4,), activation="tanh", l2=1.0, solver="lbfgs", seed=4)
     >>> net.deviance < net.null_deviance
     True
     """

@@ -187,6 +187,8 @@ def _one_dimensional(value, n_rows: int, name: str) -> np.ndarray:
     else:
         try:
             values = np.asarray(value)
+            if values.dtype.kind in "US" and isinstance(value, list | tuple):
+                values = np.asarray(value, dtype=object)  # NumPy turned the numbers of a mixed list into text
         except (ValueError, TypeError) as error:
             raise DataError(f"{what}; got a {type(value).__name__} that is not an array ({error}).") from None
     if values.ndim == 2 and 1 in values.shape:

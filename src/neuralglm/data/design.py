@@ -77,9 +77,10 @@ def _numeric_response(values: pd.Series, family: Family, name: str) -> np.ndarra
     if pd.api.types.is_complex_dtype(values.dtype):
         raise DataError(f"The response '{name}' holds complex numbers; a GLM needs real numbers.")
     if pd.api.types.is_bool_dtype(values.dtype):
-        return values.to_numpy(dtype=float)
+        return values.to_numpy(dtype=float, copy=True)
     if pd.api.types.is_numeric_dtype(values.dtype):
-        return values.to_numpy(dtype=float, na_value=np.nan)
+        # A copy: with pandas' copy-on-write a float64 column would come back as a read-only view.
+        return values.to_numpy(dtype=float, na_value=np.nan, copy=True)
     if not isinstance(values.dtype, pd.CategoricalDtype):
         text = non_numbers(values)
         if not text.any():  # an object column of numbers

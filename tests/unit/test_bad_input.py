@@ -212,6 +212,8 @@ def test_text_in_a_numeric_response_names_the_rows(df, entry):
     )
     polars = pl.from_pandas(frame.astype({"y": str}))
     refused(lambda: entry("y ~ x", polars), DataError, r"response 'y' is not numeric", polars)
+    as_text = pl.from_pandas(df.astype({"y": str}))
+    refused(lambda: entry("y ~ x", as_text), DataError, r"response 'y' holds numbers written as text .*cast\(pl.Float64\)", as_text)
 
 
 def test_an_object_response_of_numbers_is_numeric(df):

@@ -96,6 +96,12 @@ def _numeric_response(values: pd.Series, family: Family, name: str) -> np.ndarra
     levels = list(values.cat.categories) if isinstance(values.dtype, pd.CategoricalDtype) else sorted(pd.unique(present), key=str)
     if family.weights_are_trials and len(levels) == 2:
         return (values != levels[0]).to_numpy(dtype=float)  # R: the first level is "failure"
+    as_numbers = pd.to_numeric(present.astype(object), errors="coerce")
+    if len(present) and as_numbers.notna().all():
+        raise DataError(
+            f"The response '{name}' holds numbers written as text ({validate.shown_values(present)}): convert it with "
+            f"pd.to_numeric(df['{name}']) (polars: pl.col('{name}').cast(pl.Float64))."
+        )
     raise DataError(
         f"The response '{name}' is not numeric (levels {levels[:5]}). For the binomial family give a 0/1 column, "
         "a two-level factor, or cbind(successes, failures); other families need numbers."

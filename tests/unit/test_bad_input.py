@@ -281,6 +281,12 @@ def test_a_transform_of_a_text_column_names_the_term_and_the_column(df, entry, f
     refused(lambda: entry(formula, df), DataError, rf"term '{re.escape(term)}' of formula .*column 'g' holds text", df)
 
 
+def test_a_text_method_on_a_text_column_is_still_a_factor(df):
+    upper = _glm("y ~ g.str.upper()", df)
+    plain = _glm("y ~ G", df.assign(G=df["g"].str.upper()))
+    assert_allclose(upper.coef.to_numpy(), plain.coef.to_numpy(), rtol=1e-12)
+
+
 def test_a_transform_of_a_text_column_in_polars_names_it_too(df):
     frame = pl.from_pandas(df)
     refused(lambda: _glm("y ~ np.log(g)", frame), DataError, r"term 'np.log\(g\)' .*column 'g' holds text", frame)

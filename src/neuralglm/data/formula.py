@@ -99,6 +99,29 @@ def _text_columns(expr: str, frame: pd.DataFrame) -> list[str]:
     return sorted(name for name in names if name in frame.columns and is_text(frame[name]))
 
 
+_ARITHMETIC = (ast.Add, ast.Sub, ast.Mult, ast.Div, ast.FloorDiv, ast.Mod, ast.Pow)
+
+
+def _is_arithmetic(expr: str) -> bool:
+    """Whether ``expr`` does arithmetic or calls NumPy (a text method such as ``g.str.upper()`` does neither)."""
+    try:
+        tree = ast.parse(expr, mode="eval")
+    except SyntaxError:
+        return False
+    for node in ast.walk(tree):
+        if (isinstance(node, ast.BinOp) and isinstance(node.op, _ARITHMETIC)) or (
+            isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub | ast.UAdd)
+        ):
+            return True
+        if isinstance(node, ast.Call):
+            root = node.func
+            while isinstance(root, ast.Attribute):
+                root = root.value
+            if isinstance(root, ast.Name) and root.id in ("np", "numpy"):
+                return True
+    return False
+
+
 def evaluation_error(error: Exception, formula: str, frame: pd.DataFrame) -> DataError:
     """A formulaic evaluation error as a :class:`DataError` naming the term and, when one is text, the column."""
     message = _ANSI.sub("", str(error))
@@ -117,12 +140,17 @@ def evaluation_error(error: Exception, formula: str, frame: pd.DataFrame) -> Dat
 
 
 def check_transforms_of_text(spec, formula: str, frame: pd.DataFrame) -> None:
-    """Refuse a numeric transform (``I(g*2)``, ``np.log(g)``) that ran on a text column and gave text (read as a factor)."""
-    for expr, (kind, _state) in spec.encoder_state.items():
+    """Refuse arithmetic (``I(g*2)``, ``np.char.add(g, g)``) that ran on a text column and gave text (read as a factor).
+
+    Text methods such as ``g.str.upper()`` are left alone: text from text is what they are for.
+    """
+    for expr, (kind, state) in spec.encoder_state.items():
         if getattr(kind, "value", kind) != "categorical" or expr in frame.columns or expr.startswith("C("):
             continue
+        if not any(isinstance(level, str) for level in (state or {}).get("categories", ())):
+            continue  # e.g. numbers rounded into a factor: a transform of text that gave no text
         text = _text_columns(expr, frame)
-        if text:
+        if text and _is_arithmetic(expr):
             columns = ", ".join(f"'{name}'" for name in text)
             raise DataError(
                 f"The term '{expr}' of formula {formula!r} applies a transform to text: column {columns} holds text, so the "

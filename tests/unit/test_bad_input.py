@@ -383,3 +383,46 @@ def test_text_columns_of_words_or_of_numbers_only_do_not_warn(df):
     # Words are a factor; a column of numeric codes (all numbers, e.g. postcodes) is one too, as in R.
     _glm("y ~ C(g)", df)
     _glm("y ~ code", df.assign(code=df["holders"].map(lambda h: f"{h:05d}")))
+
+
+# ---------------------------------------------------------------------------------------------
+# Columns a GLM cannot read, and regressors that overflow
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("entry", ENTRY_POINTS)
+@pytest.mark.parametrize(
+    ("column", "make", "match"),
+    [
+        ("x", lambda s: s + 1j, r"Column 'x' holds complex numbers"),
+        ("y", lambda s: s + 0j, r"Column 'y' holds complex numbers"),
+        ("x", lambda s: pd.date_range("2020-01-01", periods=len(s)), r"Column 'x' holds dates .*\.dt\.days"),
+        ("x", lambda s: [[1.0, 2.0]] * len(s), r"Column 'x' holds values that are neither numbers nor text \(list\) in 40 rows"),
+        ("x", lambda s: [{"a": 1}] + list(s[1:]), r"Column 'x' holds values that are neither numbers nor text \(dict\) in 1 row \(0\)"),
+    ],
+    ids=lambda v: None,
+)
+def test_columns_that_are_neither_numbers_nor_labels_are_refused(df, entry, column, make, match):
+    frame = df.assign(**{column: make(df[column])})
+    refused(lambda: entry("y ~ x", frame), DataError, match, frame)
+
+
+def test_numbers_stored_as_objects_warn_that_they_become_a_factor(df):
+    with pytest.warns(DataWarning, match=r"Column 'x' holds numbers stored as Python objects .*astype\(float\)"):
+        _glm("y ~ x", df.assign(x=df["x"].astype(object)))
+
+
+@pytest.mark.parametrize("entry", ENTRY_POINTS)
+def test_a_regressor_too_large_for_float64_is_refused_naming_the_column(df, entry):
+    frame = df.assign(x=df["x"].where(df.index != 5, 1e250))
+    refused(lambda: entry("y ~ x", frame), DataError, r"Column 'x' of the design matrix has 1 row \(5\) with \|value\| > 1e\+100", frame)
+    X = np.column_stack([np.ones(N), frame["x"].to_numpy()])
+    with pytest.raises(DataError, match=r"Column 'x2' of the design matrix has 1 row \(5\)"):
+        ng.glm_fit(X, df["y"].to_numpy(), family="poisson")
+
+
+def test_pyarrow_tables_are_read_and_lazy_polars_frames_are_refused(df):
+    pa = pytest.importorskip("pyarrow")
+    assert_allclose(_glm("y ~ x", pa.Table.from_pandas(df)).coef, _glm("y ~ x", df).coef, rtol=1e-12)
+    with pytest.raises(DataError, match=r"polars LazyFrame: call \.collect\(\)"):
+        _glm("y ~ x", pl.from_pandas(df).lazy())

@@ -96,6 +96,13 @@ def design_from_arrays(X, y, *, column_names=None, weights=None, freq_weights=No
         bad_columns = [f"'{names[j]}' has {validate.describe_rows(labels, ~finite[:, j])}" for j in np.flatnonzero(~finite.all(axis=0))]
         if bad_columns:
             raise DataError(f"X has missing or infinite values: {'; '.join(bad_columns)}. Fix or drop those rows.")
+    # Values beyond the limit are screened by the column sums (no extra pass over X); a column
+    # whose huge values cancel in the sum is then left to the solver's own divergence checks.
+    suspicious = np.flatnonzero(np.abs(column_sums) > validate.MAX_ABS_RESPONSE)
+    if suspicious.size:
+        maxima = np.zeros(X.shape[1])
+        maxima[suspicious] = np.abs(X[:, suspicious]).max(axis=0)
+        validate.check_design_magnitude(X, names, labels, maxima)
     prior = extras.get("weights", np.ones(n_obs))
     validate.check_weights(prior, labels, "weights")
     if "freq_weights" in extras:

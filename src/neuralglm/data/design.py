@@ -22,6 +22,7 @@ from neuralglm.data.arrays import design_from_arrays
 from neuralglm.data.formula import evaluation_error, required_variables, split_formula
 from neuralglm.data.formula import model_matrix as formula_model_matrix
 from neuralglm.data.frame import (
+    check_column_kinds,
     check_numeric_as_in_training,
     check_used_columns,
     drop_unused_levels,
@@ -229,6 +230,7 @@ def make_design(
     response_columns = _response_columns(lhs, formula, frame, family)
     given = {"offset": offset, "exposure": exposure, "weights": weights, "freq_weights": freq_weights}
     check_used_columns(frame, [*rhs_variables, *response_columns, *(v for v in given.values() if isinstance(v, str))])
+    check_column_kinds(frame, [*rhs_variables, *response_columns])
     warn_mostly_numeric_text(frame, rhs_variables)
     response = _response(lhs, formula, frame, response_columns)
     extras, sources = _extras(frame, given)
@@ -255,6 +257,7 @@ def make_design(
     if X.shape[1] == 0:
         raise DataError(f"The formula {formula!r} has no terms on its right-hand side (not even an intercept).")
     rows = _non_finite_terms(X, matrix.columns, labels, missing)
+    validate.check_design_magnitude(X, matrix.columns, labels)
     if rows is not None:
         X, y, prior, total_offset, labels = X[rows], y[rows], prior[rows], total_offset[rows], labels[rows]
         freq = None if freq is None else freq[rows]
@@ -310,6 +313,7 @@ def model_matrix_for(design: Design, new_data, *, offset=None, exposure=None) ->
     variables = sorted(str(v) for v in design.spec.required_variables)
     validate.check_columns_exist(variables, frame, "new data")
     check_used_columns(frame, variables, "the new data")
+    check_column_kinds(frame, variables)
     labels = frame.index.to_numpy()
     no_drop = "Predictions need complete rows: fix, impute or drop those rows of the new data."
     validate.find_missing({name: frame[name] for name in variables}, labels, "raise", hint=no_drop)

@@ -32,6 +32,8 @@ def to_pandas(data, argument: str = "data") -> pd.DataFrame:
         frame = data
     elif hasattr(data, "to_pandas") and not isinstance(data, pd.Series | np.ndarray):  # polars, pyarrow
         frame = _from_polars(data)
+    elif hasattr(data, "collect") and hasattr(data, "lazy"):
+        raise DataError(f"{argument} is a polars LazyFrame: call .collect() on it first.")
     elif isinstance(data, dict):
         frame = _from_dict(data, argument)
     else:
@@ -48,7 +50,8 @@ def _from_polars(data) -> pd.DataFrame:
     frame = data.to_pandas()
     # A polars Categorical keeps its levels in order of first appearance, so the reference
     # level would depend on row order; sort them, as R's factor() does (an Enum keeps its order).
-    for name, dtype in getattr(data, "schema", {}).items():
+    schema = getattr(data, "schema", None)
+    for name, dtype in schema.items() if hasattr(schema, "items") else ():  # a pyarrow schema has no items()
         if str(dtype).startswith("Categorical") and isinstance(frame[name].dtype, pd.CategoricalDtype):
             frame[name] = frame[name].cat.reorder_categories(sorted(frame[name].cat.categories))
     return frame
@@ -87,6 +90,34 @@ def check_used_columns(frame: pd.DataFrame, used: Iterable[str], context: str = 
         )
 
 
+def check_column_kinds(frame: pd.DataFrame, names: Iterable[str]) -> None:
+    """Refuse columns a GLM cannot read as numbers or as a factor: complex numbers, dates, lists and other objects."""
+    labels = frame.index.to_numpy()
+    for name in names:
+        values = frame[name]
+        dtype = values.dtype
+        if pd.api.types.is_complex_dtype(dtype):
+            raise DataError(
+                f"Column '{name}' holds complex numbers; a GLM needs real ones. Use its real part (df['{name}'].real) if that is meant."
+            )
+        if pd.api.types.is_datetime64_any_dtype(dtype):
+            raise DataError(
+                f"Column '{name}' holds dates ({dtype}), which a formula cannot use directly: convert them to numbers, "
+                f"e.g. (df['{name}'] - df['{name}'].min()).dt.days, or to a factor of years or months."
+            )
+        if pd.api.types.is_object_dtype(dtype):
+            odd = values.notna().to_numpy() & np.array(
+                [not isinstance(v, str | numbers.Real | np.number) or isinstance(v, complex | np.complexfloating) for v in values],
+                dtype=bool,
+            )
+            if odd.any():
+                kinds = ", ".join(sorted({type(v).__name__ for v in values[odd]}))
+                raise DataError(
+                    f"Column '{name}' holds values that are neither numbers nor text ({kinds}) in {describe_rows(labels, odd)}: "
+                    "give one number or one label per row."
+                )
+
+
 def is_text(values: pd.Series) -> bool:
     """True for columns of strings (object or string dtype), not for categoricals, numbers or booleans."""
     if isinstance(values.dtype, pd.CategoricalDtype):
@@ -112,7 +143,14 @@ def warn_mostly_numeric_text(frame: pd.DataFrame, names: Iterable[str], *, stack
         parsed = pd.to_numeric(values.astype(object).where(values.notna()), errors="coerce")
         bad = values.notna().to_numpy() & parsed.isna().to_numpy()
         n_present = int(values.notna().sum())
-        if bad.any() and (n_present - bad.sum()) > n_present / 2:
+        if not bad.any() and not non_numbers(values).all():
+            warnings.warn(
+                f"Column '{name}' holds numbers stored as Python objects (dtype {values.dtype}), so it is read as a factor "
+                f"with {values.nunique():,} levels. Convert it with df['{name}'].astype(float), or with .astype('category') if a factor is meant.",
+                DataWarning,
+                stacklevel=stacklevel,
+            )
+        elif bad.any() and (n_present - bad.sum()) > n_present / 2:
             labels = frame.index.to_numpy()
             shown = shown_values(values[bad])
             warnings.warn(

@@ -134,6 +134,25 @@ def check_response(family: Family, y: np.ndarray, weights: np.ndarray, labels: S
             )
 
 
+def check_design_magnitude(X: np.ndarray, columns: Sequence, labels: Sequence, maxima: np.ndarray | None = None) -> None:
+    """Raise :class:`DataError` for design-matrix columns with values beyond :data:`MAX_ABS_RESPONSE`.
+
+    The fit forms ``X'WX``, which squares them and overflows. ``maxima`` (the largest
+    ``|X[:, j]|``) may be given when the caller has them; non-finite values are reported elsewhere.
+    """
+    with np.errstate(invalid="ignore"):
+        if maxima is None:
+            maxima = np.nanmax(np.where(np.isfinite(X), np.abs(X), 0.0), axis=0, initial=0.0)
+        huge = np.flatnonzero(maxima > MAX_ABS_RESPONSE)
+    if huge.size:
+        j = int(huge[0])
+        rows = describe_rows(labels, np.isfinite(X[:, j]) & (np.abs(X[:, j]) > MAX_ABS_RESPONSE))
+        raise DataError(
+            f"Column '{columns[j]}' of the design matrix has {rows} with |value| > {MAX_ABS_RESPONSE:g} (largest {maxima[j]:.3g}); "
+            "the fit squares it (X'WX) and would overflow double precision. Rescale it (e.g. I(x / 1e6) in the formula)."
+        )
+
+
 def check_weights(values: np.ndarray, labels: Sequence, name: str) -> None:
     """Raise :class:`DomainError` for negative weights or weights that are all zero."""
     negative = values < 0

@@ -398,7 +398,7 @@ def test_text_columns_of_words_or_of_numbers_only_do_not_warn(df):
         ("y", lambda s: s + 0j, r"Column 'y' holds complex numbers"),
         ("x", lambda s: pd.date_range("2020-01-01", periods=len(s)), r"Column 'x' holds dates .*\.dt\.days"),
         ("x", lambda s: [[1.0, 2.0]] * len(s), r"Column 'x' holds values that are neither numbers nor text \(list\) in 40 rows"),
-        ("x", lambda s: [{"a": 1}] + list(s[1:]), r"Column 'x' holds values that are neither numbers nor text \(dict\) in 1 row \(0\)"),
+        ("x", lambda s: [{"a": 1}, *s[1:]], r"Column 'x' holds values that are neither numbers nor text \(dict\) in 1 row \(0\)"),
     ],
     ids=lambda v: None,
 )

@@ -141,14 +141,13 @@ def check_design_magnitude(X: np.ndarray, columns: Sequence, labels: Sequence, m
     ``|X[:, j]|``) may be given when the caller has them; non-finite values are reported elsewhere.
     """
     with np.errstate(invalid="ignore"):
-        if maxima is None:
-            maxima = np.nanmax(np.where(np.isfinite(X), np.abs(X), 0.0), axis=0, initial=0.0)
-        huge = np.flatnonzero(maxima > MAX_ABS_RESPONSE)
+        largest = np.max(np.where(np.isfinite(X), np.abs(X), 0.0), axis=0, initial=0.0) if maxima is None else maxima
+        huge = np.flatnonzero(largest > MAX_ABS_RESPONSE)
     if huge.size:
         j = int(huge[0])
         rows = describe_rows(labels, np.isfinite(X[:, j]) & (np.abs(X[:, j]) > MAX_ABS_RESPONSE))
         raise DataError(
-            f"Column '{columns[j]}' of the design matrix has {rows} with |value| > {MAX_ABS_RESPONSE:g} (largest {maxima[j]:.3g}); "
+            f"Column '{columns[j]}' of the design matrix has {rows} with |value| > {MAX_ABS_RESPONSE:g} (largest {largest[j]:.3g}); "
             "the fit squares it (X'WX) and would overflow double precision. Rescale it (e.g. I(x / 1e6) in the formula)."
         )
 

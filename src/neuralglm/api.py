@@ -106,7 +106,9 @@ def glm_fit(
 
 def _settings(caller: str, dispersion, cov_type, max_iter, epsilon, progress) -> dict:
     """The shared options checked against :data:`neuralglm.options.PARAMETERS` before any work is done."""
-    return validate(caller, {"dispersion": dispersion, "cov_type": cov_type, "max_iter": max_iter, "epsilon": epsilon, "progress": progress})
+    return validate(
+        caller, {"dispersion": dispersion, "cov_type": cov_type, "max_iter": max_iter, "epsilon": epsilon, "progress": progress}
+    )
 
 
 def _fit_design(design: Design, family: Family, link: Link, settings: dict) -> FitResult:

@@ -43,6 +43,7 @@ class Constraint:
 
     description = ""
     type_name = ""
+    choices: tuple[str, ...] = ()  # the whole set of values, when it is a few strings (command-line choices)
 
     def accepts(self, value) -> bool:
         raise NotImplementedError
@@ -105,6 +106,10 @@ class Options(Constraint):
 
     values: tuple[str, ...]
     type_name = "str"
+
+    @property
+    def choices(self) -> tuple[str, ...]:  # type: ignore[override]
+        return self.values
 
     @property
     def description(self) -> str:  # type: ignore[override]
@@ -239,6 +244,7 @@ class DtypeName(Constraint):
 
     description = "'float32' or 'float64'"
     type_name = "str"
+    choices = DTYPE_NAMES
 
     @staticmethod
     def _name(value) -> str | None:

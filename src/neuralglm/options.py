@@ -302,7 +302,10 @@ def estimator_init(names: Sequence[str]) -> Callable:
     signature = inspect.Signature([inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD), *fields])
 
     def __init__(self, **kwargs):
-        bound = signature.bind(self, **kwargs)
+        try:
+            bound = signature.bind(self, **kwargs)
+        except TypeError as error:  # name the class: the generated function's own name says nothing
+            raise TypeError(f"{type(self).__name__}(): {error}") from None
         bound.apply_defaults()
         for name in names:
             setattr(self, name, bound.arguments[name])

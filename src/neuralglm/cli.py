@@ -263,6 +263,17 @@ def _command_compare(args) -> int:
     return 0
 
 
+def _holds_training_data(model) -> bool:
+    """Whether a loaded model file holds its training data (``neuralglm fit --include-data``)."""
+    from neuralglm.errors import ModelFileError
+
+    try:
+        model.residuals()
+    except ModelFileError:
+        return False
+    return True
+
+
 def _command_plot(args) -> int:
     import matplotlib
 
@@ -270,28 +281,25 @@ def _command_plot(args) -> int:
     import matplotlib.pyplot as plt
 
     from neuralglm import plots
-    from neuralglm.errors import ModelFileError
 
     model = _load(args.model)
     data = _read(args.data)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    figures = [
-        ("diagnostics", (10, 8), lambda: plots.diagnostic_panel(model, axes=plt.gcf().subplots(2, 2))),
-        ("observed_vs_fitted", (6.5, 5), lambda: plots.observed_vs_fitted(model, ax=plt.gca())),
-        ("calibration", (6.5, 5), lambda: plots.calibration(model, data, ax=plt.gca())),
-    ]
+    figures = [("calibration", (6.5, 5), lambda: plots.calibration(model, data, ax=plt.gca()))]
+    skipped = ["diagnostics", "observed_vs_fitted"]
+    if _holds_training_data(model):  # residual plots show the training rows, which the file may not hold
+        skipped = []
+        figures[:0] = [
+            ("diagnostics", (10, 8), lambda: plots.diagnostic_panel(model, axes=plt.gcf().subplots(2, 2))),
+            ("observed_vs_fitted", (6.5, 5), lambda: plots.observed_vs_fitted(model, ax=plt.gca())),
+        ]
     if hasattr(model, "history") and len(model.history):
         figures.append(("training", (6.5, 4.5), lambda: plots.training_curves(model, ax=plt.gca())))
-    written, skipped = [], []
+    written = []
     for name, size, draw in figures:
         figure = plt.figure(figsize=size)
-        try:
-            draw()
-        except ModelFileError:  # residual plots need the training data, which the file may not hold
-            plt.close(figure)
-            skipped.append(name)
-            continue
+        draw()
         figure.tight_layout()
         written.append(out / f"{name}.png")
         figure.savefig(written[-1], dpi=110)

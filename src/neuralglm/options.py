@@ -11,6 +11,7 @@ Data arguments (``formula``, ``data``, ``offset``, ``exposure``, ``weights``,
 ``freq_weights``, ``missing``) are not hyper-parameters: they describe the rows, and the
 scikit-learn estimators take them in ``fit``.
 
+The kinds of values (ranges, choices, widths, activations) are in :mod:`neuralglm.constraints`.
 This module imports neither JAX nor pandas, so that ``neuralglm --help`` answers at once.
 
 Examples
@@ -67,7 +68,7 @@ class Parameter:
     constraints: tuple[Constraint, ...]
     default: Any
     doc: str
-    # The scikit-learn estimators' default, where it must differ from ng.fit's (and why, in the doc).
+    # The scikit-learn estimators' default, where it must differ from ng.fit's (the reason beside it).
     estimator_default: Any = _SAME
 
     @property
@@ -86,8 +87,14 @@ class Parameter:
             if constraint.accepts(value):
                 return constraint.convert(value)
         raise SpecificationError(
-            f"The '{name or self.name}' parameter of {caller} must be {self.requirement(value)}. Got {value!r} instead."
+            f"The '{name or self.name}' parameter of {caller} must be {self.requirement(value)}. Got {_shown(value)} instead."
         )
+
+
+def _shown(value) -> str:
+    """The value's repr, cut short: a whole array passed by mistake must not flood the message."""
+    text = repr(value)
+    return text if len(text) <= 80 else f"{text[:60]}… ({type(value).__name__})"
 
 
 _POSITIVE = Interval(float, 0.0, None, "neither")

@@ -288,9 +288,7 @@ def test_estimator_init_refuses_unknown_or_positional_arguments():
         ng.NeuralGLMClassifier(family="poisson")
 
 
-def test_a_whole_array_passed_by_mistake_is_named_not_printed():
-    with pytest.raises(
-        SpecificationError, match=r"^The 'l2' parameter of fit must be .* Got array\(\[0\., .*… \(ndarray\) instead\.$"
-    ) as caught:
-        validate("fit", {"l2": np.zeros(10_000)})
+def test_a_long_value_passed_by_mistake_is_named_not_printed():
+    with pytest.raises(SpecificationError, match=r"^The 'l2' parameter of fit must be .* Got \[0, 1, 2, .*… \(list\) instead\.$") as caught:
+        validate("fit", {"l2": list(range(10_000))})
     assert len(str(caught.value)) < 200

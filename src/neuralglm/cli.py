@@ -49,12 +49,23 @@ def _value_parser(name: str) -> Callable[[str], Any]:
     return parse
 
 
+# How a value that is not a plain number or name is written on the command line.
+_WRITTEN_AS = {
+    "hidden": "comma-separated widths, e.g. 32,16; 0 for none",
+    "activation": "one name, or comma-separated names, one per hidden layer",
+    "epochs": "a number or none",
+    "tol": "a number or none",
+    "dispersion": "none, pearson or a number",
+}
+
+
 def _hyper_parameter_flags(parser: argparse.ArgumentParser) -> None:
     """One flag per entry of :data:`neuralglm.options.PARAMETERS`: type, choices, default and help from the table."""
     for name, parameter in PARAMETERS.items():
         flag = "--" + name.replace("_", "-")
         kinds = {type(c) for c in parameter.constraints}
-        text = f"{_first_sentence(parameter.doc)} (default: {parameter.default!r})".replace("%", "%%")
+        written = f"; on the command line: {_WRITTEN_AS[name]}" if name in _WRITTEN_AS else ""
+        text = f"{_first_sentence(parameter.doc)} (default: {parameter.default!r}{written})".replace("%", "%%")
         if Boolean in kinds and kinds <= {Boolean, NoneValue}:
             parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=parameter.default, help=text)
         elif len(parameter.constraints) == 1 and parameter.constraints[0].choices:

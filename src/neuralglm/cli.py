@@ -194,17 +194,9 @@ _ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 
 def _one_line(message: str) -> str:
-    """One line without terminal colour codes; formulaic's marked context (``x ⧛+⧚``) becomes a position."""
-    lines = [line.strip() for line in _ANSI_ESCAPE.sub("", message).splitlines() if line.strip()]
-    text = []
-    for line in lines:
-        start, end = line.find("⧛"), line.find("⧚")
-        if 0 <= start < end:
-            context = line.replace("⧛", "").replace("⧚", "")
-            text.append(f"The error is at character {start + 1} of {context!r}: {line[start + 1 : end]!r}.")
-        else:
-            text.append(line)
-    return " ".join(text)
+    """One line without terminal colour codes (the library's own messages are one line already;
+    this guards against text from other libraries)."""
+    return " ".join(line.strip() for line in _ANSI_ESCAPE.sub("", message).splitlines() if line.strip())
 
 
 def _load(path: str):

@@ -424,6 +424,13 @@ def test_a_model_saved_without_data_draws_the_data_given(poisson_fit, insurance,
         assert_allclose(_points(loaded), _points(original), rtol=1e-9, atol=1e-12)
 
 
+def test_plots_of_given_data_need_no_training_data(poisson_fit, insurance):
+    loaded = _without_data(poisson_fit)
+    for draw in (plots.partial_dependence, lambda fit, data, v: plots.effect_comparison({"m": fit}, data, v)):
+        before, after = draw(poisson_fit, insurance, "age"), draw(loaded, insurance, "age")
+        assert_allclose(_lines(after, "partial_dependence")[0].get_ydata(), _lines(before, "partial_dependence")[0].get_ydata(), rtol=1e-12)
+
+
 def test_leverage_plots_refuse_rows_other_than_the_training_rows(split):
     _, test, fit = split
     for draw in (plots.qq_plot, plots.scale_location, plots.leverage_plot, plots.diagnostic_panel):

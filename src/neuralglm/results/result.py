@@ -121,7 +121,7 @@ class FitResult(SharedResultMethods):
     def conf_int(self, level: float = 0.95) -> pd.DataFrame:
         """Wald confidence intervals (t-based when the dispersion is estimated), columns ``lower``, ``upper``."""
         table = self.coef_table(level)
-        return pd.DataFrame({"lower": table.iloc[:, 4], "upper": table.iloc[:, 5]})
+        return table[["lower", "upper"]]  # keeps attrs["level"]
 
     # ---- predictions and residuals -------------------------------------------------------
     def predict(self, new_data=None, type: str = "response", *, offset=None, exposure=None) -> pd.Series:

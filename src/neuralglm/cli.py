@@ -266,17 +266,6 @@ def _command_compare(args) -> int:
     return 0
 
 
-def _holds_training_data(model) -> bool:
-    """Whether a loaded model file holds its training data (``neuralglm fit --include-data``)."""
-    from neuralglm.errors import ModelFileError
-
-    try:
-        model.residuals()
-    except ModelFileError:
-        return False
-    return True
-
-
 def _command_plot(args) -> int:
     import matplotlib
 
@@ -284,32 +273,37 @@ def _command_plot(args) -> int:
     import matplotlib.pyplot as plt
 
     from neuralglm import plots
+    from neuralglm.errors import NeuralGLMError
 
     model = _load(args.model)
     data = _read(args.data)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    figures = [("calibration", (6.5, 5), lambda: plots.calibration(model, data, ax=plt.gca()))]
-    skipped = ["diagnostics", "observed_vs_fitted"]
-    if _holds_training_data(model):  # residual plots show the training rows, which the file may not hold
-        skipped = []
-        figures[:0] = [
-            ("diagnostics", (10, 8), lambda: plots.diagnostic_panel(model, axes=plt.gcf().subplots(2, 2))),
-            ("observed_vs_fitted", (6.5, 5), lambda: plots.observed_vs_fitted(model, ax=plt.gca())),
-        ]
-    if hasattr(model, "history") and len(model.history):
-        figures.append(("training", (6.5, 4.5), lambda: plots.training_curves(model, ax=plt.gca())))
-    written = []
-    for name, size, draw in figures:
+    written, skipped = [], []
+
+    def draw(name: str, size: tuple[float, float], plot) -> None:
         figure = plt.figure(figsize=size)
-        draw()
-        figure.tight_layout()
+        try:
+            plot(figure)
+        except NeuralGLMError as error:
+            # Leverage and Cook's distance exist only for the fit's own rows: the panel is drawn
+            # when DATA are the training rows (or the file holds them), else skipped with the reason.
+            skipped.append(f"{name}: {error}")
+            return
+        finally:
+            figure.tight_layout()
         written.append(out / f"{name}.png")
         figure.savefig(written[-1], dpi=110)
         plt.close(figure)
+
+    draw("diagnostics", (10, 8), lambda figure: plots.diagnostic_panel(model, data, axes=figure.subplots(2, 2)))
+    draw("observed_vs_fitted", (6.5, 5), lambda figure: plots.observed_vs_fitted(model, data, ax=figure.gca()))
+    draw("calibration", (6.5, 5), lambda figure: plots.calibration(model, data, ax=figure.gca()))
+    if hasattr(model, "history") and len(model.history):
+        draw("training", (6.5, 4.5), lambda figure: plots.training_curves(model, ax=figure.gca()))
     print("Wrote " + ", ".join(str(path) for path in written))
-    if skipped:
-        print(f"Skipped {', '.join(skipped)}: the model file holds no training data (write it with `neuralglm fit --include-data`).")
+    for reason in skipped:
+        print(f"Skipped {reason}")
     return 0
 
 

@@ -136,7 +136,7 @@ def _fit_from_arguments(args, data, hidden):
 
 def _command_fit(args) -> int:
     result = _fit_from_arguments(args, _read(args.data), args.hidden)
-    result.save(args.out)
+    result.save(args.out, include_data=True)  # until the CLI has --include-data (issue 8): `plot` needs the data
     print(result.summary())
     print(f"\nSaved to {args.out}")
     return 0
@@ -172,7 +172,7 @@ def _command_compare(args) -> int:
     rows = {}
     for name, model in models.items():
         rows[name] = {
-            "parameters": getattr(model, "n_params", None) or model.rank,
+            "parameters": model.n_params if model.kind == "network" else model.rank,
             "train deviance": model.deviance,
             "AIC": model.aic,
             "held-out deviance": heldout_deviance(model, test),
@@ -213,7 +213,7 @@ def _command_plot(args) -> int:
         written.append(out / f"{name}.png")
         figure.savefig(written[-1], dpi=110)
         plt.close(figure)
-    if hasattr(model, "history") and len(model.history):
+    if model.kind == "network" and len(model.history):
         figure, ax = plt.subplots(figsize=(6.5, 4.5))
         plots.training_curves(model, ax=ax)
         figure.tight_layout()

@@ -11,6 +11,7 @@ import builtins
 import dataclasses
 import io
 import json
+import pathlib
 import pickle
 import warnings
 import zipfile
@@ -415,3 +416,77 @@ def test_save_writes_the_path_as_given(glm, tmp_path):
     glm.save(str(path))
     assert path.exists() and [p.name for p in tmp_path.iterdir()] == ["model"]
     assert np.array_equal(ng.load(str(path)).coef, glm.coef)
+
+
+# ---- the default file holds no training data -----------------------------------------------------
+def test_default_file_holds_no_training_rows(glm, data):
+    buffer = io.BytesIO()
+    glm.save(buffer)
+    spec, arrays = _entries(buffer.getvalue())
+    assert spec["include_data"] is False and spec["result"]["design"]["data"] is None and spec["result"]["fitted"] is None
+    n = len(data)
+    assert all(n not in values.shape for values in arrays.values()), {k: v.shape for k, v in arrays.items()}
+    text = json.dumps(spec)
+    assert not any(label in text for label in data.index[:20])
+    loaded = ng.load(io.BytesIO(buffer.getvalue()))
+    assert not loaded.has_data and "Model file: saved without training data" in str(loaded.summary())
+    with pytest.raises(ModelFileError, match="include_data=True"):
+        loaded.fitted_mu
+    with pytest.raises(ModelFileError, match="include_data=True"):
+        ng.influence(loaded)
+    with pytest.raises(ModelFileError, match="include_data=True"):
+        ng.plots.observed_vs_fitted(loaded)
+
+
+# ---- format 1 files (written by neuralglm 0.1.0 at commit 40806d8; see tests/data/README.md) ------
+FIXTURES = pathlib.Path(__file__).parents[1] / "data"
+
+
+@pytest.fixture(scope="module")
+def v1_expected() -> dict:
+    return json.loads((FIXTURES / "v1_expected.json").read_text())
+
+
+def _v1_new_data(expected: dict) -> pd.DataFrame:
+    split = expected["new_data"]
+    return pd.DataFrame(split["data"], index=split["index"], columns=split["columns"])
+
+
+def test_format_1_glm_loads_with_the_same_numbers(v1_expected):
+    expected = v1_expected["glm"]
+    loaded = ng.load(FIXTURES / "glm_v1.npz")
+    assert loaded.kind == "glm" and loaded.source.format_version == 1 and loaded.has_data
+    new = _v1_new_data(v1_expected)
+    assert loaded.predict(new).tolist() == expected["predict"]
+    assert loaded.predict(new, type="link").tolist() == expected["link"]
+    assert loaded.coef.to_dict() == expected["coef"]
+    assert (loaded.deviance, loaded.aic, loaded.n_obs) == (expected["deviance"], expected["aic"], expected["n_obs"])
+    assert loaded.predict().tolist() == expected["fitted"] and loaded.info.status.name == expected["status"]
+    assert str(loaded.summary()).replace("Model file: saved with training data (40 rows)\n", "") == expected["summary"]
+    # Written again, it is a format-2 file with the same predictions.
+    again = ng.load(io.BytesIO(_saved(loaded)))
+    assert again.source.format_version == serialize.FORMAT_VERSION and again.predict(new).tolist() == expected["predict"]
+
+
+def test_format_1_glm_without_data_loads_and_asks_for_the_data(v1_expected):
+    loaded = ng.load(FIXTURES / "glm_nodata_v1.npz")
+    assert not loaded.has_data and loaded.predict(_v1_new_data(v1_expected)).tolist() == v1_expected["glm"]["predict"]
+    with pytest.raises(ModelFileError, match="include_data=True"):
+        loaded.residuals()
+
+
+def test_format_1_network_loads_with_the_same_numbers_and_status(v1_expected):
+    expected = v1_expected["network"]
+    loaded = ng.load(FIXTURES / "network_v1.npz")
+    assert loaded.kind == "network"
+    assert loaded.predict(_v1_new_data(v1_expected)).tolist() == expected["predict"]
+    assert (loaded.deviance, loaded.aic, loaded.best_epoch, loaded.n_params) == (
+        expected["deviance"],
+        expected["aic"],
+        expected["best_epoch"],
+        expected["n_params"],
+    )
+    assert loaded.predict().tolist() == expected["fitted"]
+    # v1 wrote MAX_EPOCHS; it reads as that member where it still exists, else as ITERATION_LIMIT.
+    assert loaded.info.status.name in (expected["status"], "ITERATION_LIMIT")
+    assert list(loaded.info.history.columns) == expected["history_columns"]

@@ -136,6 +136,14 @@ class ResultBase:
         """Whether the training data are available (``False`` for a model saved without them)."""
         return self.fitted is not None
 
+    def require_data(self, what: str) -> None:
+        """Raise :class:`ModelFileError` naming ``what`` when the training data are not available.
+
+        Diagnostics (influence, residual plots) call it first, so that a model loaded without
+        its data asks for them in one sentence.
+        """
+        self._fitted(what)
+
     def _fitted(self, what: str) -> Fitted:
         if self.fitted is None:
             raise no_data_error(what)
@@ -144,12 +152,12 @@ class ResultBase:
     @property
     def fitted_eta(self) -> np.ndarray:
         """Linear predictor on the training rows."""
-        return self._fitted("The fitted linear predictor (fitted_eta)").eta
+        return self._fitted("fitted_eta (the fitted linear predictor)").eta
 
     @property
     def fitted_mu(self) -> np.ndarray:
         """Fitted means on the training rows."""
-        return self._fitted("The fitted values (fitted_mu)").mu
+        return self._fitted("fitted_mu (the fitted values)").mu
 
     # ---- predictions and residuals --------------------------------------------------------------
     def _linear_predictor(self, X: np.ndarray, offset: np.ndarray) -> np.ndarray:

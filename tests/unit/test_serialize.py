@@ -431,7 +431,7 @@ def test_default_file_holds_no_training_rows(glm, data):
     loaded = ng.load(io.BytesIO(buffer.getvalue()))
     assert not loaded.has_data and "Model file: saved without training data" in str(loaded.summary())
     with pytest.raises(ModelFileError, match="include_data=True"):
-        loaded.fitted_mu
+        _ = loaded.fitted_mu
     with pytest.raises(ModelFileError, match="include_data=True"):
         ng.influence(loaded)
     with pytest.raises(ModelFileError, match="include_data=True"):

@@ -52,17 +52,19 @@ def level_value(value, where: str):
 #   - in C(...): contr.treatment / contr.treatment(base=<literal>) (contr.sum, .helmert, .diff,
 #     .poly parse too, but model files store treatment contrasts only) and lists or tuples of literals;
 #   - np.<ufunc>(...) for numpy's ufuncs (np.log, np.exp, np.sqrt, ...), np.where, np.clip,
-#     np.round, np.around, np.abs, and the constants np.pi, np.e, np.inf, np.nan.
+#     np.round, np.around, np.abs, np.asarray, np.array (on allowed arguments), and the
+#     constants np.pi, np.e, np.inf, np.nan.
 # Refused: any other call or attribute, subscripts, lambdas, comprehensions, f-strings,
 # walrus, starred arguments, names starting with an underscore.
 TRANSFORMS = frozenset("C I center scale standardize poly bs log log2 log10 exp exp2 exp10".split())
 _NUMPY_MODULES = frozenset({"np", "numpy"})
 _CONTRASTS = frozenset("treatment sum helmert diff poly".split())
-_NUMPY_FUNCTIONS = frozenset("where clip round around abs".split())
+_NUMPY_FUNCTIONS = frozenset("where clip round around abs asarray array".split())
 _NUMPY_CONSTANTS = frozenset("pi e inf nan".split())
 _OPERATORS = (ast.Add, ast.Sub, ast.Mult, ast.Div, ast.FloorDiv, ast.Mod, ast.Pow, ast.UAdd, ast.USub)
 _COMPARISONS = (ast.Lt, ast.LtE, ast.Gt, ast.GtE, ast.Eq, ast.NotEq)
 _BACKQUOTED = re.compile(r"`[^`]*`")
+_ANSI = re.compile(r"\x1b\[[0-9;]*m|[⧛⧚]")
 
 
 def _numpy_function(name: str) -> bool:
@@ -283,16 +285,31 @@ def decode_model_spec(data: dict, decode: Callable[[Any], Any]):
     from formulaic.transforms.contrasts import ContrastsState, TreatmentContrasts
     from formulaic.utils.sentinels import UNSET
 
-    spec = ModelSpec(
-        formula=data["formula"],
-        materializer=data["materializer"],
-        materializer_params=decode(data["materializer_params"]),
-        ensure_full_rank=data["ensure_full_rank"],
-        na_action=data["na_action"],
-        output=data["output"],
-        cluster_by=data["cluster_by"],
-    )
+    if not isinstance(data.get("formula"), str) or data.get("materializer") != "pandas":
+        raise ModelFileError("The model file's formula spec must hold a formula string and the 'pandas' materializer.")
+    try:
+        spec = ModelSpec(
+            formula=data["formula"],
+            materializer=data["materializer"],
+            materializer_params=decode(data["materializer_params"]),
+            ensure_full_rank=data["ensure_full_rank"],
+            na_action=data["na_action"],
+            output=data["output"],
+            cluster_by=data["cluster_by"],
+        )
+    except ModelFileError:
+        raise
+    except Exception as error:
+        reason = _ANSI.sub("", str(error)).splitlines()[0] if str(error) else type(error).__name__
+        raise ModelFileError(f"The formula {data['formula']!r} stored in the model file cannot be parsed ({reason}).") from None
     check_formula(spec, ModelFileError)
+    named = [expr for item in data["structure"] for st in item["scoped_terms"] for expr, _ in st["factors"]]
+    named += [*data["encoder_state"]]
+    unknown = [expr for expr in named if expr not in {f.expr for term in spec.formula for f in term.factors}]
+    if unknown:
+        raise ModelFileError(
+            f"The formula term {unknown[0]!r} is not a term of the formula {data['formula']!r}: model files may not add terms."
+        )
     terms = {str(term): term for term in spec.formula}
     factors = {factor.expr: factor for term in spec.formula for factor in term.factors}
     structure = [
@@ -319,7 +336,9 @@ def decode_model_spec(data: dict, decode: Callable[[Any], Any]):
             treatment = TreatmentContrasts(base=UNSET if base is None else base[0])
             state["contrasts"] = ContrastsState(contrasts=treatment, levels=list(entry["contrasts"]["levels"]))
         encoder_state[expr] = (Factor.Kind(entry["kind"]), state)
-    return spec.update(structure=structure, encoder_state=encoder_state, transform_state=decode(data["transform_state"]))
+    spec = spec.update(structure=structure, encoder_state=encoder_state, transform_state=decode(data["transform_state"]))
+    check_formula(spec, ModelFileError)
+    return spec
 
 
 def same(a, b) -> bool:

@@ -141,6 +141,17 @@ class ResultBase:
 
         Diagnostics (influence, residual plots) call it first, so that a model loaded without
         its data asks for them in one sentence.
+
+        Examples
+        --------
+        >>> import io
+        >>> import neuralglm as ng
+        >>> fit = ng.glm("claims ~ age", ng.datasets.load_insurance(), family="poisson", exposure="holders")
+        >>> buffer = io.BytesIO()
+        >>> fit.save(buffer)  # without the training data (the default)
+        >>> ng.load(io.BytesIO(buffer.getvalue())).require_data("influence()")  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        neuralglm.errors.ModelFileError: influence() needs the training data, ...
         """
         self._fitted(what)
 

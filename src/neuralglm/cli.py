@@ -254,7 +254,7 @@ def _command_compare(args) -> int:
     rows = {}
     for name, model in models.items():
         rows[name] = {
-            "parameters": int(getattr(model, "n_params", None) or model.rank),  # a count: printed as an integer
+            "parameters": model.n_params if model.kind == "network" else model.rank,
             "train deviance": model.deviance,
             "AIC": model.aic,
             "held-out deviance": heldout_deviance(model, test),
@@ -299,7 +299,7 @@ def _command_plot(args) -> int:
     draw("diagnostics", (10, 8), lambda figure: plots.diagnostic_panel(model, data, axes=figure.subplots(2, 2)))
     draw("observed_vs_fitted", (6.5, 5), lambda figure: plots.observed_vs_fitted(model, data, ax=figure.gca()))
     draw("calibration", (6.5, 5), lambda figure: plots.calibration(model, data, ax=figure.gca()))
-    if hasattr(model, "history") and len(model.history):
+    if model.kind == "network" and len(model.history):
         draw("training", (6.5, 4.5), lambda figure: plots.training_curves(model, ax=figure.gca()))
     print("Wrote " + ", ".join(str(path) for path in written))
     for reason in skipped:

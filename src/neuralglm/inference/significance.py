@@ -88,7 +88,7 @@ def anova(*fits, test: str | None = None) -> pd.DataFrame:
     if len(fits) < 2:
         raise SpecificationError("anova() compares at least two fitted models, smallest first.")
     for fit in fits:
-        if not hasattr(fit, "rank"):
+        if getattr(fit, "kind", None) != "glm":
             raise SpecificationError(
                 "anova() compares nested GLMs. A network's parameters are not identifiable, so the χ²/F reference "
                 "distribution does not hold: compare networks by held-out deviance (ng.heldout_deviance)."

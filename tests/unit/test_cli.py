@@ -167,7 +167,13 @@ def test_model_files_hold_the_data_only_when_asked(claims_csv, tmp_path, capsys)
     plots = tmp_path / "plots"
     assert main(["plot", str(lean), str(claims_csv), "--out", str(plots)]) == 0
     out = capsys.readouterr().out
-    assert "calibration.png" in out and "Skipped diagnostics" in out and "--include-data" in out
+    # DATA are the training rows: every plot is drawn, the diagnostics from the rows given again.
+    assert "diagnostics.png" in out and "calibration.png" in out and "Skipped" not in out
+    new_rows = tmp_path / "other.csv"
+    data.assign(claims=data["claims"] + 1).to_csv(new_rows, index=False)
+    assert main(["plot", str(lean), str(new_rows), "--out", str(plots)]) == 0
+    out = capsys.readouterr().out
+    assert "calibration.png" in out and "Skipped diagnostics" in out and "training rows only" in out
 
 
 def _write(path, content: bytes):

@@ -114,6 +114,28 @@ def test_stored_formula_with_code_is_refused_and_runs_nothing(raw, data, name, t
     assert not sentinel.exists() and list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize("side", ["response", "right-hand side"])
+@pytest.mark.parametrize("name", PAYLOAD_NAMES)
+def test_stored_formula_text_with_code_is_refused_and_runs_nothing(raw, data, name, side, tmp_path):
+    # The formula text (response included) is parsed again by ng.heldout_deviance and by plots
+    # given data: a file whose text differs from its checked spec must be refused at load too.
+    sentinel = tmp_path / "pwned"
+    payload = _payloads(str(sentinel))[name]
+    spec, arrays = _entries(raw)
+    text = f"{payload} ~ np.log(x) + C(g)" if side == "response" else f"y ~ np.log(x) + C(g) + {payload}"
+    spec["result"]["design"]["formula"] = text
+    with pytest.raises(ModelFileError, match="formula"):
+        ng.heldout_deviance(ng.load(_resealed(spec, arrays)), data)
+    assert not sentinel.exists() and list(tmp_path.iterdir()) == []
+
+
+def test_stored_formula_text_of_an_honest_file_is_accepted(raw, data):
+    spec, arrays = _entries(raw)
+    spec["result"]["design"]["formula"] = "cbind(y, y) ~ np.log(x) + C(g)"
+    assert ng.load(_resealed(spec, arrays)).design.formula.startswith("cbind")
+    assert np.isfinite(ng.heldout_deviance(ng.load(io.BytesIO(raw)), data))
+
+
 @pytest.mark.parametrize("where", ["structure", "encoder_state", "transform_state"])
 @pytest.mark.parametrize("name", ["import", "open", "lambda", "dunder", "subscript"])
 def test_term_or_factor_expression_with_code_is_refused(raw, name, where, tmp_path):

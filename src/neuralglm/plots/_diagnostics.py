@@ -86,6 +86,9 @@ class _OnRows:
     def __getattr__(self, name: str):
         return getattr(self._fit, name)
 
+    def require_data(self, what: str) -> None:
+        """The training rows are here: ``data`` (checked by the caller) stands in for the stored ones."""
+
     def residuals(self, type: str = "deviance") -> pd.Series:
         rows = self._rows
         with jax.enable_x64(True):

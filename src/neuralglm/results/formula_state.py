@@ -169,6 +169,50 @@ def unsafe_lookup(name: str) -> bool:
     return not isinstance(name, str) or (name.startswith("__") and name.endswith("__"))
 
 
+_CBIND_ARGUMENTS = re.compile(r"^\s*cbind\((.*)\)\s*$", re.S)
+
+
+def check_formula_text(formula: str, error: type[Exception]) -> None:
+    """Raise ``error`` unless both sides of the stored formula text pass the allowlist.
+
+    The text (response included) is parsed again when a loaded model evaluates new data with
+    their response (``ng.heldout_deviance``, plots given data), so it is checked as the stored
+    spec is: the response is an allowed expression or ``cbind(a, b)`` of allowed expressions,
+    the right-hand side a formula whose terms are all allowed. Parsing evaluates nothing.
+
+    Examples
+    --------
+    >>> check_formula_text("cbind(s, f) ~ np.log(x) + C(g)", ValueError)
+    >>> check_formula_text("__import__('os').getcwd() ~ x", ValueError)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ValueError: The formula's response "__import__('os').getcwd()" uses ...
+    """
+    import formulaic
+
+    if not isinstance(formula, str):
+        raise error(f"The stored formula must be text; got {type(formula).__name__}.")
+    if not formula.strip():
+        return  # a model fitted to arrays (glm_fit) has no formula
+    lhs, tilde, rhs = formula.partition("~")
+    if not tilde:
+        lhs, rhs = "", formula
+    if lhs.strip():
+        cbind = _CBIND_ARGUMENTS.match(lhs)
+        parts = [part for part in cbind.group(1).split(",")] if cbind else [lhs]
+        for part in parts:
+            bad = unsafe_part(part.strip())
+            if bad is not None:
+                raise error(
+                    f"The formula's response {lhs.strip()!r} uses {bad!r}, which model files do not allow: "
+                    "a column name or an allowed expression (see the allowlist)."
+                )
+    try:
+        spec = formulaic.ModelSpec(rhs)
+    except Exception as parse_error:  # formulaic's parser raises several types
+        raise error(f"The stored formula {formula[:80]!r} cannot be parsed ({type(parse_error).__name__}).") from None
+    check_formula(spec, error)
+
+
 def check_formula(spec, error: type[Exception]) -> None:
     """Raise ``error`` naming the first term of ``spec`` outside the allowlist (see the module's list).
 

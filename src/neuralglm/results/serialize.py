@@ -24,7 +24,7 @@ import dataclasses
 from typing import Any
 
 from neuralglm.errors import ModelFileError, SpecificationError
-from neuralglm.results import format_v1
+from neuralglm.results import format_v1, formula_state
 from neuralglm.results.common import ModelFileInfo
 from neuralglm.results.model_file import FORMAT_VERSION, SPEC_ENTRY, array_digest, read_file, spec_digest, write_file
 from neuralglm.results.network import NetworkResult
@@ -96,7 +96,7 @@ def load(path) -> FitResult | NetworkResult:
     spec, store = read_file(path)
     try:
         if spec["format_version"] == 1:
-            return format_v1.read(spec, store)
+            return _checked(format_v1.read(spec, store))
         cls = _KINDS.get(spec.get("kind"))
         if cls is None:
             raise ModelFileError(f"The model file holds a {str(spec.get('kind'))[:40]!r}, which this neuralglm cannot load.")
@@ -108,13 +108,19 @@ def load(path) -> FitResult | NetworkResult:
         result = cls.from_dict(node, store, source)
         if include_data != result.has_data:
             raise ModelFileError("The model file's include_data does not match what it holds: the file is inconsistent.")
-        return _with_rows(result)
+        return _checked(_with_rows(result))
     except ModelFileError:
         raise
     except Exception as error:  # anything the file's content breaks is a problem of the file (cause chained)
         if isinstance(error, SpecificationError):
             raise ModelFileError(f"The model file holds an invalid value: {error}") from error
         raise ModelFileError(f"The model file's spec is malformed ({type(error).__name__}: {error}).") from error
+
+
+def _checked(result):
+    """The formula text is parsed again when a loaded model meets new data with their response."""
+    formula_state.check_formula_text(result.design.formula, ModelFileError)
+    return result
 
 
 def _with_rows(result):

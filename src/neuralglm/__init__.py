@@ -46,6 +46,7 @@ _EXPORTS: dict[str, tuple[str, str | None]] = {
     "influence": ("neuralglm.inference.influence", "influence"),
     "links": ("neuralglm.family.link", None),
     "load": ("neuralglm.results.serialize", "load"),
+    "save": ("neuralglm.results.serialize", "save"),
     "plots": ("neuralglm.plots", None),
 }
 
@@ -71,6 +72,7 @@ __all__ = [
     "links",
     "load",
     "plots",
+    "save",
 ]
 
 
@@ -107,5 +109,6 @@ if TYPE_CHECKING:  # what type checkers and IDEs see
     from neuralglm.results.network import NetworkResult as NetworkResult
     from neuralglm.results.result import FitResult as FitResult
     from neuralglm.results.serialize import load as load
+    from neuralglm.results.serialize import save as save
     from neuralglm.sklearn import NeuralGLMClassifier as NeuralGLMClassifier
     from neuralglm.sklearn import NeuralGLMRegressor as NeuralGLMRegressor

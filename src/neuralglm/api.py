@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 from neuralglm.data.design import Design, design_from_arrays, make_design
-from neuralglm.errors import SpecificationError
 from neuralglm.family.family import Family
 from neuralglm.family.link import Link
 from neuralglm.family.registry import get_family, get_link
 from neuralglm.fit.irls import IRLSControl, fit_irls
-from neuralglm.inference.covariance import check_cov_type
+from neuralglm.options import document, validate
 from neuralglm.results.result import FitResult, make_result
 
 
+@document(["dispersion", "cov_type", "max_iter", "epsilon", "progress"])
 def glm(
     formula: str,
     data,
@@ -42,11 +42,8 @@ def glm(
     offset, exposure : array or column name; ``exposure=e`` means ``offset=log(e)``.
     weights : prior weights (R's ``weights``; binomial: number of trials).
     freq_weights : frequency weights: row i counts as ``freq_weights[i]`` identical rows.
-    dispersion : ``None`` (R's default), ``"pearson"``, or a fixed positive number.
-    cov_type : ``"expected"`` (R's ``summary.glm``), ``"observed"`` or ``"sandwich"`` (HC0).
     missing : ``"raise"`` on NaN/inf in used columns, or ``"drop"`` those rows with a warning.
-    max_iter, epsilon : IRLS limits; ``epsilon`` is R's relative deviance criterion.
-    progress : show a progress bar (default: only when attached to a terminal).
+    [hyper-parameters: generated from neuralglm.options.PARAMETERS]
 
     Returns
     -------
@@ -62,12 +59,13 @@ def glm(
     >>> round(fit.deviance, 2) < round(fit.null_deviance, 2)
     True
     """
+    settings = _settings("glm", dispersion, cov_type, max_iter, epsilon, progress)
     family_obj = get_family(family)
     link_obj = get_link(link, family_obj)
     design = make_design(
         formula, data, family_obj, offset=offset, exposure=exposure, weights=weights, freq_weights=freq_weights, missing=missing
     )
-    return _fit_design(design, family_obj, link_obj, dispersion, cov_type, IRLSControl(epsilon=epsilon, max_iter=max_iter), progress)
+    return _fit_design(design, family_obj, link_obj, settings)
 
 
 def glm_fit(
@@ -97,20 +95,23 @@ def glm_fit(
     >>> list(fit.coef.index)
     ['Intercept', 'x']
     """
+    settings = _settings("glm_fit", dispersion, cov_type, max_iter, epsilon, progress)
     family_obj = get_family(family)
     link_obj = get_link(link, family_obj)
     design = design_from_arrays(
         X, y, column_names=column_names, weights=weights, freq_weights=freq_weights, offset=offset, family=family_obj
     )
-    return _fit_design(design, family_obj, link_obj, dispersion, cov_type, IRLSControl(epsilon=epsilon, max_iter=max_iter), progress)
+    return _fit_design(design, family_obj, link_obj, settings)
 
 
-def _fit_design(design: Design, family: Family, link: Link, dispersion, cov_type: str, control: IRLSControl, progress) -> FitResult:
-    check_cov_type(cov_type)
-    if not (isinstance(control.max_iter, int) and control.max_iter >= 1):
-        raise SpecificationError(f"max_iter must be an integer ≥ 1; got {control.max_iter!r}.")
-    if not (control.epsilon > 0):
-        raise SpecificationError(f"epsilon must be > 0; got {control.epsilon!r}.")
+def _settings(caller: str, dispersion, cov_type, max_iter, epsilon, progress) -> dict:
+    """The shared options checked against :data:`neuralglm.options.PARAMETERS` before any work is done."""
+    return validate(
+        caller, {"dispersion": dispersion, "cov_type": cov_type, "max_iter": max_iter, "epsilon": epsilon, "progress": progress}
+    )
+
+
+def _fit_design(design: Design, family: Family, link: Link, settings: dict) -> FitResult:
     solution = fit_irls(
         design.X,
         design.y,
@@ -119,10 +120,10 @@ def _fit_design(design: Design, family: Family, link: Link, dispersion, cov_type
         family,
         link,
         column_names=design.column_names,
-        control=control,
-        progress=progress,
+        control=IRLSControl(epsilon=settings["epsilon"], max_iter=settings["max_iter"]),
+        progress=settings["progress"],
     )
-    return make_result(design, family, link, solution, dispersion=dispersion, cov_type=cov_type)
+    return make_result(design, family, link, solution, dispersion=settings["dispersion"], cov_type=settings["cov_type"])
 
 
 __all__ = ["glm", "glm_fit"]

@@ -12,48 +12,103 @@ commands (:mod:`neuralglm.compilation_cache`).
 from __future__ import annotations
 
 import argparse
+import math
 import os
+import re
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
+
+from neuralglm.constraints import Boolean, NoneValue
+from neuralglm.errors import SpecificationError
+from neuralglm.options import PARAMETERS
 
 
-def _hidden(text: str) -> tuple[int, ...]:
-    """``"32,16"`` → ``(32, 16)``; ``""`` or ``"0"`` → ``()`` (a GLM)."""
-    text = text.strip()
-    if text in ("", "0", "()"):
-        return ()
-    try:
-        widths = tuple(int(part) for part in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--hidden takes comma-separated widths like 32,16; got {text!r}") from None
-    if any(width < 1 for width in widths):
-        raise argparse.ArgumentTypeError(f"--hidden widths must be ≥ 1; got {text!r}")
-    return widths
+def _first_sentence(text: str) -> str:
+    return text.split(". ")[0].rstrip(".")
+
+
+def _value_parser(name: str) -> Callable[[str], Any]:
+    """Turn a flag's text into the value of parameter ``name``, validated by the table (a usage error otherwise)."""
+    parameter = PARAMETERS[name]
+
+    def parse(text: str):
+        for constraint in parameter.constraints:
+            try:
+                value = constraint.parse(text)
+            except ValueError:
+                continue
+            try:
+                return parameter.check(value, "fit")
+            except SpecificationError as error:
+                raise argparse.ArgumentTypeError(str(error)) from None
+        raise argparse.ArgumentTypeError(f"The '{name}' parameter of fit must be {parameter.requirement(text)}. Got {text!r} instead.")
+
+    parse.__name__ = name  # argparse names the type in its messages
+    return parse
+
+
+# How a value that is not a plain number or name is written on the command line.
+_WRITTEN_AS = {
+    "hidden": "comma-separated widths, e.g. 32,16; 0 for none",
+    "activation": "one name, or comma-separated names, one per hidden layer",
+    "epochs": "a number or none",
+    "tol": "a number or none",
+    "dispersion": "none, pearson or a number",
+}
+
+
+def _hyper_parameter_flags(parser: argparse.ArgumentParser) -> None:
+    """One flag per entry of :data:`neuralglm.options.PARAMETERS`: type, choices, default and help from the table."""
+    for name, parameter in PARAMETERS.items():
+        flag = "--" + name.replace("_", "-")
+        kinds = {type(c) for c in parameter.constraints}
+        written = f"; on the command line: {_WRITTEN_AS[name]}" if name in _WRITTEN_AS else ""
+        text = f"{_first_sentence(parameter.doc)} (default: {parameter.default!r}{written})".replace("%", "%%")
+        if Boolean in kinds and kinds <= {Boolean, NoneValue}:
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=parameter.default, help=text)
+        elif len(parameter.constraints) == 1 and parameter.constraints[0].choices:
+            parser.add_argument(flag, choices=parameter.constraints[0].choices, default=parameter.default, help=text)
+        else:
+            parser.add_argument(flag, type=_value_parser(name), default=parameter.default, metavar=name.upper(), help=text)
 
 
 def _model_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("data", help="CSV or Parquet file")
     parser.add_argument("--formula", required=True, help='R-style formula, e.g. "claims ~ age + C(region)"')
-    parser.add_argument(
-        "--family", default="gaussian", help="gaussian, binomial, poisson, gamma, inverse_gaussian, negative_binomial(a), tweedie(p)"
-    )
-    parser.add_argument("--link", default=None, help="link name (default: the family's canonical link)")
     offsets = parser.add_mutually_exclusive_group()
     offsets.add_argument("--exposure", default=None, help="column with the exposure (offset = log(exposure))")
     offsets.add_argument("--offset", default=None, help="column with the offset (linear-predictor scale)")
     parser.add_argument("--weights", default=None, help="column with prior weights")
-    parser.add_argument("--hidden", type=_hidden, default=(), help="hidden widths, e.g. 32,16 (default: none, a GLM)")
-    parser.add_argument("--activation", default="relu", help="relu, tanh, sigmoid, gelu, softplus, elu, leaky_relu, identity")
-    parser.add_argument("--solver", default="auto", help="auto, irls, lbfgs, adam, sgd")
-    parser.add_argument("--epochs", type=int, default=None, help="maximum epochs (L-BFGS: iterations)")
-    parser.add_argument("--l2", type=float, default=0.0, help="weight decay on the network's weights")
-    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    _hyper_parameter_flags(parser)
+
+
+def _fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"--test-fraction must be a number in (0, 1); got {text!r}")
+    return value
+
+
+def _subparser_class(common: argparse.ArgumentParser) -> type[argparse.ArgumentParser]:
+    class Subparser(argparse.ArgumentParser):
+        def __init__(self, **kwargs):
+            super().__init__(parents=[common], **kwargs)
+
+    return Subparser
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="neuralglm", description="Neural networks as generalized linear models with learned features.")
     parser.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    # --debug is also accepted after the command; SUPPRESS keeps a subcommand from resetting it.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show full tracebacks on errors")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_subparser_class(common))
 
     demo = commands.add_parser("demo", help="show the idea on simulated and shipped data (about a minute)")
     demo.add_argument("--out", default="neuralglm-demo", help="folder for the PNG plots (default ./neuralglm-demo/)")
@@ -63,6 +118,11 @@ def _parser() -> argparse.ArgumentParser:
     fit = commands.add_parser("fit", help="fit a GLM or a neural GLM to a data file and save it")
     _model_arguments(fit)
     fit.add_argument("--out", required=True, help="model file to write (.npz)")
+    fit.add_argument(
+        "--include-data",
+        action="store_true",
+        help="also store the training data in the model file (for residuals and diagnostic plots; the file then holds the data)",
+    )
 
     summary = commands.add_parser("summary", help="print the summary of a saved model")
     summary.add_argument("model", help="model file written by `neuralglm fit`")
@@ -75,7 +135,7 @@ def _parser() -> argparse.ArgumentParser:
 
     compare = commands.add_parser("compare", help="GLM vs network on a held-out split, in one table")
     _model_arguments(compare)
-    compare.add_argument("--test-fraction", type=float, default=0.25, help="share of rows held out (default 0.25)")
+    compare.add_argument("--test-fraction", type=_fraction, default=0.25, help="share of rows held out, in (0, 1) (default 0.25)")
 
     plot = commands.add_parser("plot", help="write diagnostic plots of a saved model for a data file")
     plot.add_argument("model")
@@ -87,22 +147,56 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _read(path: str):
+    """The data file as a DataFrame; anything pandas or pyarrow cannot read is a one-line :class:`DataError`."""
     import pandas as pd
 
     from neuralglm.errors import DataError
 
     file = Path(path)
-    if not file.exists():
+    if not file.is_file():
         raise DataError(f"No such data file: {path}")
     suffix = file.suffix.lower()
-    if suffix in (".parquet", ".pq"):
-        try:
-            return pd.read_parquet(file)
-        except ImportError:
-            raise DataError("Reading Parquet needs pyarrow: pip install pyarrow (or save the data as CSV).") from None
-    if suffix in (".csv", ".txt", ".gz"):
-        return pd.read_csv(file)
-    raise DataError(f"DATA must be a .csv or .parquet file; got {path}")
+    parquet = suffix in (".parquet", ".pq")
+    if not parquet and suffix not in (".csv", ".txt", ".gz"):
+        raise DataError(f"DATA must be a .csv or .parquet file; got {path}")
+    kind = "a Parquet file" if parquet else "a CSV file"
+    try:
+        return pd.read_parquet(file) if parquet else pd.read_csv(file)
+    except ImportError:
+        raise DataError("Reading Parquet needs pyarrow: pip install pyarrow (or save the data as CSV).") from None
+    except pd.errors.EmptyDataError:
+        raise DataError(
+            f"The data file {path} is empty: it needs a header row with the column names, then one row per observation."
+        ) from None
+    except UnicodeDecodeError:
+        raise DataError(f"Cannot read {path} as {kind}: it is not UTF-8 text (a binary file?).") from None
+    except (pd.errors.ParserError, ValueError, OSError) as error:  # pyarrow's ArrowInvalid is a ValueError
+        reason = _one_line(str(error)).rstrip(".")
+        raise DataError(f"Cannot read {path} as {kind}: {reason}.") from None
+
+
+def _check_writable(path: str, what: str) -> None:
+    """Refuse an output path that cannot be written, before any work is done."""
+    target = Path(path)
+    folder = target.parent if str(target.parent) else Path(".")
+    if target.is_dir():
+        problem = "it is a folder"
+    elif not folder.is_dir():
+        problem = f"the folder {str(folder)!r} does not exist"
+    elif not os.access(folder, os.W_OK) or (target.exists() and not os.access(target, os.W_OK)):
+        problem = "permission denied"
+    else:
+        return
+    raise SpecificationError(f"Cannot write the {what} {path!r}: {problem}. Give another --out path.")
+
+
+_ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+def _one_line(message: str) -> str:
+    """One line without terminal colour codes (the library's own messages are one line already;
+    this guards against text from other libraries)."""
+    return " ".join(line.strip() for line in _ANSI_ESCAPE.sub("", message).splitlines() if line.strip())
 
 
 def _load(path: str):
@@ -117,28 +211,17 @@ def _load(path: str):
 def _fit_from_arguments(args, data, hidden):
     import neuralglm as ng
 
-    return ng.fit(
-        args.formula,
-        data,
-        family=args.family,
-        link=args.link,
-        exposure=args.exposure,
-        offset=args.offset,
-        weights=args.weights,
-        hidden=hidden,
-        activation=args.activation,
-        solver=args.solver if hidden or args.solver != "auto" else "auto",
-        epochs=args.epochs,
-        l2=args.l2,
-        seed=args.seed,
-    )
+    settings = {name: getattr(args, name) for name in PARAMETERS} | {"hidden": hidden}
+    return ng.fit(args.formula, data, exposure=args.exposure, offset=args.offset, weights=args.weights, **settings)
 
 
 def _command_fit(args) -> int:
+    _check_writable(args.out, "model file")
     result = _fit_from_arguments(args, _read(args.data), args.hidden)
-    result.save(args.out)
+    result.save(args.out, include_data=args.include_data)
     print(result.summary())
-    print(f"\nSaved to {args.out}")
+    held = "with the training data" if args.include_data else "without the training data (--include-data stores it)"
+    print(f"\nSaved to {args.out}, {held}")
     return 0
 
 
@@ -148,6 +231,7 @@ def _command_summary(args) -> int:
 
 
 def _command_predict(args) -> int:
+    _check_writable(args.out, "predictions file")
     model = _load(args.model)
     data = _read(args.data)
     predictions = model.predict(data, type=args.type)
@@ -163,8 +247,6 @@ def _command_compare(args) -> int:
     from neuralglm.evaluate import heldout_deviance, heldout_deviance_explained
 
     data = _read(args.data)
-    if not 0 < args.test_fraction < 1:
-        raise SystemExit("neuralglm compare: error: --test-fraction must be in (0, 1)")
     held_out = np.random.default_rng(args.seed).random(len(data)) < args.test_fraction
     train, test = data.loc[~held_out], data.loc[held_out]
     hidden = args.hidden or (16,)
@@ -172,13 +254,13 @@ def _command_compare(args) -> int:
     rows = {}
     for name, model in models.items():
         rows[name] = {
-            "parameters": getattr(model, "n_params", None) or model.rank,
+            "parameters": model.n_params if model.kind == "network" else model.rank,
             "train deviance": model.deviance,
             "AIC": model.aic,
             "held-out deviance": heldout_deviance(model, test),
             "held-out % deviance explained": 100.0 * heldout_deviance_explained(model, test),
         }
-    table = pd.DataFrame(rows).T
+    table = pd.DataFrame.from_dict(rows, orient="index")  # by rows: each column keeps its dtype (counts stay int)
     print(f"{args.formula} · {args.family} · {len(train):,} training rows, {len(test):,} held out (seed {args.seed})\n")
     print(table.to_string(float_format=lambda v: f"{v:,.3f}"))
     return 0
@@ -191,36 +273,37 @@ def _command_plot(args) -> int:
     import matplotlib.pyplot as plt
 
     from neuralglm import plots
+    from neuralglm.errors import NeuralGLMError
 
     model = _load(args.model)
     data = _read(args.data)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    written = []
-    figure, axes = plt.subplots(2, 2, figsize=(10, 8))
-    plots.diagnostic_panel(model, axes=axes)
-    figure.tight_layout()
-    written.append(out / "diagnostics.png")
-    figure.savefig(written[-1], dpi=110)
-    plt.close(figure)
-    for name, draw in (
-        ("observed_vs_fitted", lambda ax: plots.observed_vs_fitted(model, ax=ax)),
-        ("calibration", lambda ax: plots.calibration(model, data, ax=ax)),
-    ):
-        figure, ax = plt.subplots(figsize=(6.5, 5))
-        draw(ax)
-        figure.tight_layout()
+    written, skipped = [], []
+
+    def draw(name: str, size: tuple[float, float], plot) -> None:
+        figure = plt.figure(figsize=size)
+        try:
+            plot(figure)
+        except NeuralGLMError as error:
+            # Leverage and Cook's distance exist only for the fit's own rows: the panel is drawn
+            # when DATA are the training rows (or the file holds them), else skipped with the reason.
+            skipped.append(f"{name}: {error}")
+            return
+        finally:
+            figure.tight_layout()
         written.append(out / f"{name}.png")
         figure.savefig(written[-1], dpi=110)
         plt.close(figure)
-    if hasattr(model, "history") and len(model.history):
-        figure, ax = plt.subplots(figsize=(6.5, 4.5))
-        plots.training_curves(model, ax=ax)
-        figure.tight_layout()
-        written.append(out / "training.png")
-        figure.savefig(written[-1], dpi=110)
-        plt.close(figure)
+
+    draw("diagnostics", (10, 8), lambda figure: plots.diagnostic_panel(model, data, axes=figure.subplots(2, 2)))
+    draw("observed_vs_fitted", (6.5, 5), lambda figure: plots.observed_vs_fitted(model, data, ax=figure.gca()))
+    draw("calibration", (6.5, 5), lambda figure: plots.calibration(model, data, ax=figure.gca()))
+    if model.kind == "network" and len(model.history):
+        draw("training", (6.5, 4.5), lambda figure: plots.training_curves(model, ax=figure.gca()))
     print("Wrote " + ", ".join(str(path) for path in written))
+    for reason in skipped:
+        print(f"Skipped {reason}")
     return 0
 
 
@@ -271,7 +354,9 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as error:
         from neuralglm.errors import NeuralGLMError
 
-        if args.debug or not isinstance(error, NeuralGLMError):
+        # Library errors, files that cannot be read or written and refused values are the user's
+        # to fix: one line. Anything else is a bug and keeps its traceback.
+        if args.debug or not isinstance(error, (NeuralGLMError, OSError, ValueError)):
             raise
-        print(f"neuralglm: error: {error}", file=sys.stderr)
+        print(f"neuralglm: error: {_one_line(str(error))}", file=sys.stderr)
         return 1

@@ -25,6 +25,7 @@ True
 from __future__ import annotations
 
 import warnings
+from typing import Any
 
 import jax
 import numpy as np
@@ -38,6 +39,7 @@ from neuralglm.family import derived
 from neuralglm.family.null_model import null_deviance
 from neuralglm.family.registry import get_family
 from neuralglm.network import fit as _network_fit
+from neuralglm.options import PARAMETERS, document, estimator_init
 
 _RESPONSE = "y"
 # sklearn's sample_weight are importance weights and its Poisson/binomial losses accept
@@ -48,42 +50,16 @@ _QUASI_LIKELIHOOD_WARNING = r".*expects whole"
 class _NeuralGLMBase(BaseEstimator):
     """Shared fitting, prediction and scoring; the public classes fix the family and the outputs."""
 
-    def __init__(
-        self,
-        *,
-        family="gaussian",
-        link=None,
-        hidden=(),
-        activation="relu",
-        solver="auto",
-        learning_rate=1e-3,
-        epochs=None,
-        batch_size=256,
-        l2=0.0,
-        early_stopping=False,
-        validation_fraction=0.1,
-        seed=0,
-        dtype="float32",
-        verbose=False,
-    ):
-        self.family = family
-        self.link = link
-        self.hidden = hidden
-        self.activation = activation
-        self.solver = solver
-        self.learning_rate = learning_rate
-        self.epochs = epochs
-        self.batch_size = batch_size
-        self.l2 = l2
-        self.early_stopping = early_stopping
-        self.validation_fraction = validation_fraction
-        self.seed = seed
-        self.dtype = dtype
-        self.verbose = verbose
+    # The keyword parameters; each public class sets ``__init__ = estimator_init(_PARAMETERS)``.
+    _PARAMETERS: tuple[str, ...] = ()
 
     # ---- helpers ---------------------------------------------------------------------------
     def _family_name(self):
-        return self.family
+        return getattr(self, "family", "gaussian")
+
+    def _settings(self) -> dict[str, Any]:
+        """The hyper-parameters for :func:`neuralglm.fit`, as stored (scikit-learn: validated in fit, not __init__)."""
+        return {name: getattr(self, name) for name in self._PARAMETERS} | {"family": self._family_name()}
 
     @staticmethod
     def _frame(X: np.ndarray) -> pd.DataFrame:
@@ -113,25 +89,14 @@ class _NeuralGLMBase(BaseEstimator):
             self.result_ = _network_fit(
                 f"{_RESPONSE} ~ {terms}",
                 data,
-                family=self._family_name(),
-                link=self.link,
                 offset=self._vector(offset, n_rows, "offset"),
                 weights=weights,
-                hidden=self.hidden,
-                activation=self.activation,
-                solver=self.solver,
-                learning_rate=self.learning_rate,
-                epochs=self.epochs,
-                batch_size=self.batch_size,
-                l2=self.l2,
-                early_stopping=self.early_stopping,
-                validation_fraction=self.validation_fraction,
-                seed=self.seed,
-                dtype=self.dtype,
-                verbose=self.verbose,
+                **self._settings(),
             )
         self.family_ = self.result_.family
         self.link_ = self.result_.link
+        # scikit-learn's convention for estimators with max_iter: iterations (IRLS) or epochs run.
+        self.n_iter_ = int(self.result_.info.n_iter)
         return self
 
     def _mean(self, X, offset=None) -> np.ndarray:
@@ -154,25 +119,27 @@ class _NeuralGLMBase(BaseEstimator):
         return 1.0 - dev / null
 
 
+@document(tuple(PARAMETERS), estimator=True)
 class NeuralGLMRegressor(RegressorMixin, _NeuralGLMBase):
     r"""A neural GLM (or, with ``hidden=()``, a GLM) as a scikit-learn regressor.
 
+    Every hyper-parameter of :func:`neuralglm.fit`, with the same defaults except
+    ``verbose=False`` (no progress bars inside cross-validation). ``hidden=()`` with
+    ``solver="auto"`` is the maximum-likelihood GLM fitted by IRLS. The data arguments go to
+    :meth:`fit`: ``sample_weight`` (prior weights) and ``offset`` (e.g. ``log(exposure)``;
+    inside a pipeline or a search, request it with ``set_fit_request(offset=True)`` under
+    scikit-learn's metadata routing).
+
     Parameters
     ----------
-    family : ``"gaussian"`` (default), ``"poisson"``, ``"gamma"``, ``"tweedie(1.5)"``, … or a
-        Family object, as :func:`neuralglm.fit`.
-    link : link name or object; ``None`` takes the family's default.
-    hidden, activation, solver, learning_rate, epochs, batch_size, l2, early_stopping,
-    validation_fraction, seed, dtype, verbose
-        As :func:`neuralglm.fit`, with the same defaults (except ``verbose=False``: no
-        progress bars inside cross-validation). ``hidden=()`` with ``solver="auto"`` is the
-        maximum-likelihood GLM fitted by IRLS.
+    [hyper-parameters: generated from neuralglm.options.PARAMETERS]
 
     Attributes
     ----------
     result_ : the fitted :class:`~neuralglm.NetworkResult` or :class:`~neuralglm.FitResult`
         (summaries, coefficients, deviance; design columns are named ``x0 … x{p-1}``).
     family_, link_ : the family and link objects used.
+    n_iter_ : IRLS iterations, or epochs (L-BFGS: iterations) of the network's training.
     n_features_in_ : number of columns of ``X``.
     feature_names_in_ : column names, when ``X`` was a DataFrame with string column names.
 
@@ -195,10 +162,13 @@ class NeuralGLMRegressor(RegressorMixin, _NeuralGLMBase):
     [1.0, 0.5, -1.0, 0.0]
     """
 
+    _PARAMETERS = tuple(PARAMETERS)
+    __init__ = estimator_init(_PARAMETERS)
+
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         try:
-            family = get_family(self.family)
+            family = get_family(self._family_name())
         except ValueError:
             return tags
         tags.target_tags.positive_only = family.y_domain.low >= 0
@@ -231,18 +201,19 @@ class NeuralGLMRegressor(RegressorMixin, _NeuralGLMBase):
         return self._d2(X, y, sample_weight, offset)
 
 
+@document(tuple(name for name in PARAMETERS if name != "family"), estimator=True)
 class NeuralGLMClassifier(ClassifierMixin, _NeuralGLMBase):
     r"""A binary neural GLM classifier: the binomial family with any link (default logit).
 
     Any two labels are accepted; ``classes_`` holds them sorted, and the second is the
     "success" whose probability the model fits. More than two classes raise a ``ValueError``.
 
+    Every hyper-parameter of :func:`neuralglm.fit` except ``family`` (binomial), as
+    :class:`NeuralGLMRegressor`; ``link=None`` is the logit.
+
     Parameters
     ----------
-    link : ``"logit"`` (default via ``None``), ``"probit"``, ``"cloglog"``, …
-    hidden, activation, solver, learning_rate, epochs, batch_size, l2, early_stopping,
-    validation_fraction, seed, dtype, verbose
-        As :class:`NeuralGLMRegressor`.
+    [hyper-parameters: generated from neuralglm.options.PARAMETERS]
 
     Attributes
     ----------
@@ -268,36 +239,8 @@ class NeuralGLMClassifier(ClassifierMixin, _NeuralGLMBase):
     (3, 2)
     """
 
-    def __init__(
-        self,
-        *,
-        link=None,
-        hidden=(),
-        activation="relu",
-        solver="auto",
-        learning_rate=1e-3,
-        epochs=None,
-        batch_size=256,
-        l2=0.0,
-        early_stopping=False,
-        validation_fraction=0.1,
-        seed=0,
-        dtype="float32",
-        verbose=False,
-    ):
-        self.link = link
-        self.hidden = hidden
-        self.activation = activation
-        self.solver = solver
-        self.learning_rate = learning_rate
-        self.epochs = epochs
-        self.batch_size = batch_size
-        self.l2 = l2
-        self.early_stopping = early_stopping
-        self.validation_fraction = validation_fraction
-        self.seed = seed
-        self.dtype = dtype
-        self.verbose = verbose
+    _PARAMETERS = tuple(name for name in PARAMETERS if name != "family")
+    __init__ = estimator_init(_PARAMETERS)
 
     def _family_name(self):
         return "binomial"

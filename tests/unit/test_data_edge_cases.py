@@ -67,7 +67,10 @@ def test_pearson_dispersion_without_residual_df_is_nan(df):
 def test_dispersion_must_be_a_finite_positive_number(df):
     assert ng.glm("y ~ x", df, dispersion=np.float32(2.0)).dispersion == 2.0
     for bad in (True, float("inf"), -1.0, "mle"):
-        with pytest.raises(SpecificationError, match="dispersion must be None, 'pearson' or a positive number"):
+        with pytest.raises(
+            SpecificationError,
+            match=r"The 'dispersion' parameter of glm must be (None, a str among \{'pearson'\} or )?a float in the range \(0\.0, inf\)",
+        ):
             ng.glm("y ~ x", df, dispersion=bad)
 
 
@@ -125,5 +128,8 @@ def test_fixed_dispersion_stays_fixed_without_residual_df(df):
 
 
 def test_a_bad_cov_type_is_refused_before_a_network_trains(df):
-    with pytest.raises(SpecificationError, match="cov_type must be one of expected, observed, sandwich; got 'hc3'"):
+    with pytest.raises(
+        SpecificationError,
+        match=r"The 'cov_type' parameter of fit must be a str among \{'expected', 'observed', 'sandwich'\}\. Got 'hc3' instead\.",
+    ):
         ng.fit("y ~ x", df, family="poisson", hidden=(2,), cov_type="hc3")

@@ -17,16 +17,32 @@ from neuralglm.model.params import param_names
 @pytest.mark.parametrize(
     "kwargs, match",
     [
-        ({"hidden": (4, 0)}, "'hidden' parameter of fit must be a tuple of integers ≥ 1"),
-        ({"hidden": (2.5,)}, "'hidden' parameter"),
-        ({"hidden": (3,), "activation": "swish"}, "'activation' parameter of fit must be one of .*Got 'swish'"),
+        ({"hidden": (4, 0)}, r"'hidden' parameter of fit must be an int ≥ 1 \(one hidden layer of that width\) or a tuple of ints ≥ 1"),
+        ({"hidden": (2.5,)}, r"'hidden' parameter of fit .*Got \(2\.5,\) instead"),
+        ({"hidden": None}, r"'hidden' parameter of fit .*Got None instead"),
+        ({"hidden": (True,)}, r"'hidden' parameter of fit .*Got \(True,\) instead"),
+        ({"hidden": "4"}, r"'hidden' parameter of fit .*Got '4' instead"),
+        ({"hidden": (3,), "activation": "swish"}, r"'activation' parameter of fit must be a str among \{'relu', .*Got 'swish'"),
         ({"hidden": (3, 3), "activation": ["relu"]}, "one activation per hidden layer \\(2\\); got 1"),
-        ({"hidden": (3,), "activation": 3}, "must be a name or a callable"),
+        ({"hidden": (3,), "activation": 3}, r"'activation' parameter of fit must be .*a JAX-differentiable callable.*Got 3 instead"),
     ],
 )
 def test_architecture_is_validated(kwargs, match):
     with pytest.raises(SpecificationError, match=match):
         Architecture(**kwargs)
+
+
+def test_an_int_is_one_layer_and_numpy_integers_are_widths():
+    assert Architecture(hidden=5).hidden == (5,)
+    assert Architecture(hidden=(np.int64(4), np.int32(2))).hidden == (4, 2)
+    assert all(type(width) is int for width in Architecture(hidden=[np.int64(4)]).hidden)  # hashable, JSON-friendly
+
+
+def test_activation_names_of_the_table_are_the_implemented_ones():
+    from neuralglm.model.architecture import ACTIVATIONS
+    from neuralglm.options import ACTIVATION_NAMES
+
+    assert tuple(ACTIVATIONS) == ACTIVATION_NAMES
 
 
 def test_architecture_is_hashable_and_counts_parameters():

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import inspect
+import io
 import subprocess
 import sys
 import warnings
@@ -15,7 +17,7 @@ from numpy.testing import assert_allclose
 
 import neuralglm as ng
 from neuralglm import plots
-from neuralglm.errors import ConvergenceWarning, SpecificationError
+from neuralglm.errors import ConvergenceWarning, ModelFileError, SpecificationError
 from neuralglm.inference.influence import influence
 
 FORMULA = "claims ~ C(district) + group + age"
@@ -55,6 +57,31 @@ def _points(ax) -> np.ndarray:
     scatters = [c for c in ax.collections if c.__class__.__name__ == "PathCollection"]
     assert len(scatters) == 1
     return np.asarray(scatters[0].get_offsets())
+
+
+def _without_data(result):
+    """``result`` saved without its training data and loaded back."""
+    buffer = io.BytesIO()
+    result.save(buffer, include_data=False)
+    return ng.load(io.BytesIO(buffer.getvalue()))
+
+
+def _poisson_deviance_residuals(y, mu) -> np.ndarray:
+    """sign(y − μ)·√(2 (y log(y/μ) − (y − μ))), with y log(y/μ) = 0 at y = 0 (closed form, unit weights)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        term = np.where(y > 0, y * np.log(y / mu), 0.0)
+    return np.sign(y - mu) * np.sqrt(2.0 * (term - (y - mu)))
+
+
+def test_every_public_name_is_a_plotting_function():
+    import neuralglm.plots as package
+
+    for name in package.__all__:
+        assert inspect.isfunction(getattr(package, name)), name
+        assert getattr(__import__("neuralglm.plots", fromlist=[name]), name) is getattr(package, name)
+    public_modules = {name for name, value in vars(package).items() if inspect.ismodule(value) and not name.startswith("_")}
+    assert public_modules <= {"training"}  # not 'fit' (ng.fit is the network fit), 'effects', 'diagnostics'
+    assert not hasattr(ng.plots, "fit")
 
 
 def test_importing_neuralglm_does_not_import_matplotlib():
@@ -145,6 +172,18 @@ def test_functions_draw_on_the_given_axes(poisson_fit, draw):
     _, ax = plt.subplots()
     assert draw(poisson_fit, ax=ax) is ax
     assert ax.get_title() and ax.get_xlabel() and ax.get_ylabel()
+
+
+def test_an_axes_given_second_still_means_ax(poisson_fit):
+    # ax came right after fit before data was added to these functions.
+    _, ax = plt.subplots()
+    assert plots.observed_vs_fitted(poisson_fit, ax) is ax
+    assert ax.get_title() == "Observed vs fitted"
+    _, given = plt.subplots(2, 2)
+    assert plots.diagnostic_panel(poisson_fit, given) is not None
+    assert given[1, 1].get_title() == "Residuals vs leverage"
+    with pytest.raises(SpecificationError, match="'data' parameter of qq_plot"):
+        plots.qq_plot(poisson_fit, ax, ax=ax)
 
 
 # ---- fit -----------------------------------------------------------------------------------
@@ -305,3 +344,117 @@ def test_plots_accept_a_network(network, poisson_fit, insurance):
     assert_allclose(_points(axes[0, 0])[:, 1], network.residuals("deviance"))
     # Leverage on the learned features (+ intercept): trace(H) = their rank.
     assert 1 <= influence(network)["leverage"].sum() <= network.architecture.hidden[-1] + 1 + 1e-9
+
+
+# ---- new data and models saved without their training data --------------------------------
+@pytest.fixture(scope="module")
+def split(insurance):
+    """A GLM fitted on 42 rows, and the 22 others (every third row: all factor levels stay in training) held out."""
+    test = insurance.iloc[::3]
+    train = insurance.drop(index=test.index)
+    return train, test, ng.glm(FORMULA, train, family="poisson", exposure="holders")
+
+
+def test_observed_vs_fitted_on_new_data(split):
+    _, test, fit = split
+    ax = plots.observed_vs_fitted(fit, test)
+    assert_allclose(_points(ax), np.column_stack([fit.predict(test), test["claims"]]))
+    assert (ax.get_title(), ax.get_xlabel()) == ("Observed vs predicted", "Predicted mean μ̂ of claims")
+
+
+def test_residuals_vs_fitted_on_new_data(split):
+    _, test, fit = split
+    ax = plots.residuals_vs_fitted(fit, data=test)
+    eta = np.log(fit.predict(test).to_numpy())  # log link: η = log μ (the offset log(holders) included)
+    expected = _poisson_deviance_residuals(test["claims"].to_numpy(float), fit.predict(test).to_numpy())
+    assert_allclose(_points(ax), np.column_stack([eta, expected]), rtol=1e-10)
+    assert ax.get_title() == "Residuals vs predicted"
+
+
+def test_calibration_on_new_data_bins_the_new_predictions(binary):
+    df, _ = binary
+    train, test = df.iloc[:100], df.iloc[100:]
+    fit = ng.glm("y ~ x1 + x2 + g", train, family="binomial")
+    line = _lines(plots.calibration(fit, test, bins=5), "calibration")[0]
+    # 100 unit-weight rows in 5 equal-weight bins: the first holds the 20 smallest predictions.
+    mu = fit.predict(test).to_numpy()
+    first = np.argsort(mu, kind="stable")[:20]
+    assert_allclose(line.get_xdata()[0], mu[first].mean(), rtol=1e-12)
+    assert_allclose(line.get_ydata()[0], test["y"].to_numpy()[first].mean(), rtol=1e-12)
+
+
+def test_decision_surface_colours_points_by_the_data_response(binary):
+    df, fit = binary
+    flipped = df.assign(y=1 - df["y"])  # same length as the training data, other responses
+    ax = plots.decision_surface(fit, flipped, "x1", "x2", resolution=10)
+    ones = next(c for c in ax.collections if c.get_gid() == "data" and c.get_label() == "y = 1")
+    assert len(ones.get_offsets()) == int(flipped["y"].sum())
+    grid_only = plots.decision_surface(fit, df.drop(columns="y"), "x1", "x2", resolution=10)
+    assert sum(len(c.get_offsets()) for c in grid_only.collections if c.get_gid() == "data") == len(df)
+
+
+FITTED_VALUE_PLOTS = [
+    "observed_vs_fitted",
+    "calibration",
+    "residuals_vs_fitted",
+    "qq_plot",
+    "scale_location",
+    "leverage_plot",
+    "diagnostic_panel",
+]
+
+
+@pytest.mark.parametrize("name", FITTED_VALUE_PLOTS)
+def test_a_model_saved_without_data_asks_for_it(poisson_fit, name):
+    loaded = _without_data(poisson_fit)
+    with pytest.raises(ModelFileError, match=rf"{name}\(fit\) draws the model's training rows.*include_data=True"):
+        getattr(plots, name)(loaded)
+
+
+@pytest.mark.parametrize("name", FITTED_VALUE_PLOTS[:-1])
+def test_a_model_saved_without_data_draws_the_data_given(poisson_fit, insurance, name):
+    # Given the training data back, the loaded model draws what the fitted one draws.
+    draw = getattr(plots, name)
+    original, loaded = draw(poisson_fit), draw(_without_data(poisson_fit), insurance)
+    for gid in ("calibration", "smoother", "cooks_1"):
+        for before, after in zip(_lines(original, gid), _lines(loaded, gid), strict=True):
+            assert_allclose(after.get_xydata(), before.get_xydata(), rtol=1e-9)
+    assert [t.get_text() for t in loaded.texts] == [t.get_text() for t in original.texts]  # the labelled rows
+    if name != "calibration":
+        assert_allclose(_points(loaded), _points(original), rtol=1e-9, atol=1e-12)
+
+
+def test_plots_of_given_data_need_no_training_data(poisson_fit, insurance):
+    loaded = _without_data(poisson_fit)
+    for draw in (plots.partial_dependence, lambda fit, data, v: plots.effect_comparison({"m": fit}, data, v)):
+        before, after = draw(poisson_fit, insurance, "age"), draw(loaded, insurance, "age")
+        assert_allclose(_lines(after, "partial_dependence")[0].get_ydata(), _lines(before, "partial_dependence")[0].get_ydata(), rtol=1e-12)
+
+
+def test_leverage_plots_refuse_rows_other_than_the_training_rows(split):
+    _, test, fit = split
+    for draw in (plots.qq_plot, plots.scale_location, plots.leverage_plot, plots.diagnostic_panel):
+        with pytest.raises(SpecificationError, match="training rows only"):
+            draw(fit, test)
+
+
+def test_plots_of_a_network_on_new_data(network, insurance):
+    test = insurance.iloc[::3]
+    ax = plots.observed_vs_fitted(network, test)  # the call of the report: positional new data
+    assert_allclose(_points(ax), np.column_stack([network.predict(test), test["claims"]]))
+    ax = plots.residuals_vs_fitted(network, test)
+    expected = _poisson_deviance_residuals(test["claims"].to_numpy(float), network.predict(test).to_numpy())
+    assert_allclose(_points(ax), np.column_stack([network.predict(test, type="link"), expected]), rtol=1e-9)
+    line = _lines(plots.calibration(network, test, bins=4), "calibration")[0]
+    rates = network.predict(test).to_numpy() / test["holders"].to_numpy()
+    # Each bin's predicted rate is an exposure-weighted mean of the rows' predicted rates.
+    assert rates.min() * (1 - 1e-12) <= np.min(line.get_xdata()) and np.max(line.get_xdata()) <= rates.max() * (1 + 1e-12)
+
+
+def test_a_network_saved_without_data(network, insurance):
+    loaded = _without_data(network)
+    with pytest.raises(ModelFileError, match="diagnostic_panel"):
+        plots.diagnostic_panel(loaded)
+    original, again = plots.diagnostic_panel(network), plots.diagnostic_panel(loaded, insurance)
+    for before, after in zip(original.ravel(), again.ravel(), strict=True):
+        assert_allclose(_points(after), _points(before), rtol=1e-6, atol=1e-9)

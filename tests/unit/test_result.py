@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 
 import numpy as np
@@ -110,3 +111,33 @@ def test_user_dispersion_gives_z_tests_and_scaled_errors(gamma_fit):
     assert_allclose(fixed.std_errors, ours.std_errors / np.sqrt(ours.dispersion), rtol=1e-9)
     quasi = ng.glm("y ~ x1 + x2", df.assign(y=np.round(df["y"])), family="poisson", dispersion="pearson")
     assert quasi.dispersion_method == "pearson" and "t_value" in quasi.coef_table().columns
+
+
+# ---- results composed from shared parts ----------------------------------------------------------
+def test_glm_and_network_share_one_statistics_part_and_say_their_kind(gamma_fit):
+    from neuralglm.results import common, network, result
+
+    ours, ref, df = gamma_fit
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ng.errors.ConvergenceWarning)
+        net = ng.fit("y ~ x1 + x2", df, family="gamma", link="log", weights="w", hidden=(2,), solver="lbfgs", epochs=30, seed=0)
+    assert (ours.kind, net.kind) == ("glm", "network")
+    for fitted in (ours, net):
+        assert type(fitted.statistics) is common.FitStatistics
+        for name in ("n_obs", "df_resid", "deviance", "null_deviance", "pearson_chi2", "dispersion", "loglik", "aic", "bic"):
+            assert getattr(fitted, name) == getattr(fitted.statistics, name)
+    # Against statsmodels (independent): the properties read the statistics part.
+    assert_allclose(ours.deviance, ref.deviance, rtol=1e-8)
+    assert_allclose(ours.null_deviance, ref.null_deviance, rtol=1e-8)
+    assert ours.n_obs == ref.nobs and ours.df_resid == ref.df_resid
+    # Each shared definition exists once.
+    assert result.PREDICT_TYPES is network.PREDICT_TYPES is common.PREDICT_TYPES
+    assert ng.FitResult.predict is ng.NetworkResult.predict is common.ResultBase.predict
+    assert ng.FitResult.residuals is ng.NetworkResult.residuals
+    assert "deviance" not in {f.name for f in dataclasses.fields(ng.FitResult)}
+
+
+def test_statistics_are_read_only_properties(gamma_fit):
+    ours, _, _ = gamma_fit
+    with pytest.raises(AttributeError):
+        ours.deviance = 1.0  # type: ignore[misc]

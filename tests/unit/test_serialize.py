@@ -11,6 +11,7 @@ import builtins
 import dataclasses
 import io
 import json
+import pathlib
 import pickle
 import warnings
 import zipfile
@@ -22,8 +23,9 @@ import pytest
 
 import neuralglm as ng
 from neuralglm.errors import ConvergenceWarning, DataError, ModelFileError, SpecificationError
+from neuralglm.fit.info import HISTORY_COLUMNS
 from neuralglm.model.architecture import Architecture
-from neuralglm.results import serialize
+from neuralglm.results import parts, serialize
 
 FAMILIES = [
     "gaussian",
@@ -91,6 +93,7 @@ def network(data):
 
 
 def _saved(result, include_data: bool = True) -> bytes:
+    """The bytes of a saved model (with its training data unless asked otherwise: most tests check their round trip)."""
     buffer = io.BytesIO()
     result.save(buffer, include_data=include_data)
     return buffer.getvalue()
@@ -124,9 +127,9 @@ def _resealed(spec: dict, arrays: dict[str, np.ndarray]) -> io.BytesIO:
 # ---- round trips -------------------------------------------------------------------------------
 def test_glm_round_trip_predicts_and_reports_identically(glm, data, new_data, tmp_path):
     path = tmp_path / "glm.npz"
-    glm.save(path)
+    glm.save(path, include_data=True)
     loaded = ng.load(path)
-    assert type(loaded) is ng.FitResult
+    assert type(loaded) is ng.FitResult and loaded.kind == "glm"
     for kind in ("response", "link"):
         assert np.array_equal(loaded.predict(new_data, type=kind), glm.predict(new_data, type=kind))
         pd.testing.assert_series_equal(loaded.predict(new_data, type=kind), glm.predict(new_data, type=kind))
@@ -149,8 +152,8 @@ def test_glm_round_trip_predicts_and_reports_identically(glm, data, new_data, tm
         assert getattr(loaded, name) == getattr(glm, name), name
         assert type(getattr(loaded, name)) is type(getattr(glm, name)), name
     assert (loaded.family, loaded.link, loaded.formula, loaded.cov_type) == (glm.family, glm.link, glm.formula, glm.cov_type)
-    assert str(loaded.summary()) == str(glm.summary())
-    assert loaded.summary()._repr_html_() == glm.summary()._repr_html_()
+    assert str(loaded.summary()) == str(glm.summary()).replace("\n\n", f"\nModel file: saved with training data ({len(data)} rows)\n\n", 1)
+    assert loaded.summary().coefficients.equals(glm.summary().coefficients)
     info, original = loaded.info, glm.info
     assert (info.converged, info.n_iter, info.status, info.solver, info.message, info.seconds) == (
         original.converged,
@@ -171,9 +174,9 @@ def test_glm_round_trip_predicts_and_reports_identically(glm, data, new_data, tm
 
 def test_network_round_trip_predicts_bit_for_bit(network, new_data, tmp_path):
     path = tmp_path / "net.npz"
-    network.save(path)
+    network.save(path, include_data=True)
     loaded = ng.load(path)
-    assert type(loaded) is ng.NetworkResult
+    assert type(loaded) is ng.NetworkResult and loaded.kind == "network"
     for kind in ("response", "link"):
         assert np.array_equal(loaded.predict(new_data, type=kind).to_numpy(), network.predict(new_data, type=kind).to_numpy())
     for ours, theirs in zip(loaded.params, network.params, strict=True):
@@ -183,7 +186,7 @@ def test_network_round_trip_predicts_bit_for_bit(network, new_data, tmp_path):
     assert loaded.control == network.control
     assert np.array_equal(loaded.validation_rows, network.validation_rows)
     assert loaded.validation_rows.dtype == network.validation_rows.dtype
-    assert str(loaded.summary()) == str(network.summary())
+    assert str(loaded.summary()).replace("Model file: saved with training data (120 rows)\n", "") == str(network.summary())
     pd.testing.assert_frame_equal(loaded.features(new_data), network.features(new_data))
     pd.testing.assert_series_equal(loaded.predict(), network.predict())
     pd.testing.assert_series_equal(loaded.output_glm().coef, network.output_glm().coef)
@@ -192,24 +195,21 @@ def test_network_round_trip_predicts_bit_for_bit(network, new_data, tmp_path):
 @pytest.mark.parametrize("name", FAMILIES)
 def test_every_family_string_round_trips(name):
     family = ng.get_family(name)
-    node = serialize._Writer(True).encode(family, "family")
-    rebuilt = serialize._Reader({}).decode(json.loads(json.dumps(node)))
+    rebuilt = parts.family_from(json.loads(json.dumps(parts.family_string(family))))
     assert type(rebuilt) is type(family) and rebuilt == family
 
 
 @pytest.mark.parametrize("name", LINKS)
 def test_every_link_string_round_trips(name):
     link = ng.get_link(name)
-    node = serialize._Writer(True).encode(link, "link")
-    rebuilt = serialize._Reader({}).decode(json.loads(json.dumps(node)))
+    rebuilt = parts.link_from(json.loads(json.dumps(parts.link_string(link))))
     assert type(rebuilt) is type(link) and rebuilt == link
 
 
 def test_family_and_link_are_stored_as_registry_strings(data):
     fit = ng.glm("exposure ~ x", data, family="tweedie(1.5)", link="power(0.5)")
     spec, _ = _entries(_saved(fit))
-    fields = spec["result"]["dataclass"]["fields"]
-    assert fields["family"] == {"family": "tweedie(1.5)"} and fields["link"] == {"link": "power(0.5)"}
+    assert spec["result"]["family"] == "tweedie(1.5)" and spec["result"]["link"] == "power(0.5)"
     assert np.array_equal(ng.load(io.BytesIO(_saved(fit))).predict(data), fit.predict(data))
 
 
@@ -242,7 +242,8 @@ def test_without_data_predicts_new_data_and_refuses_the_rest(glm, network, new_d
         loaded = ng.load(io.BytesIO(raw))
         assert isinstance(loaded, type(result))
         assert np.array_equal(loaded.predict(new_data), result.predict(new_data))
-        assert str(loaded.summary()) == str(result.summary())
+        assert "Model file: saved without training data" in str(loaded.summary())
+        assert str(loaded.summary()).replace(loaded.source.describe() + "\n", "") == str(result.summary())
         assert loaded.design.n_obs == 0 and loaded.design.n_coef == result.design.n_coef
         with pytest.raises(ModelFileError, match="include_data=False"):
             loaded.predict()
@@ -268,7 +269,7 @@ def test_truncated_file_is_refused(glm):
 def test_flipped_byte_in_an_array_is_refused(glm):
     raw = bytearray(_saved(glm))
     with zipfile.ZipFile(io.BytesIO(bytes(raw))) as archive:
-        info = archive.getinfo("result.coef.npy")
+        info = archive.getinfo("coef.npy")
     raw[info.header_offset + 30 + len(info.filename) + info.file_size - 3] ^= 0x01  # inside the coefficients' bytes
     with pytest.raises(ModelFileError, match="corrupt"):
         ng.load(io.BytesIO(bytes(raw)))
@@ -276,22 +277,22 @@ def test_flipped_byte_in_an_array_is_refused(glm):
 
 def test_changed_array_in_a_valid_archive_fails_its_checksum(glm):
     spec, arrays = _entries(_saved(glm))
-    arrays["result.coef"] = arrays["result.coef"] + 1e-12
-    with pytest.raises(ModelFileError, match=r"checksum of array 'result\.coef'"):
+    arrays["coef"] = arrays["coef"] + 1e-12
+    with pytest.raises(ModelFileError, match=r"checksum of array 'coef'"):
         ng.load(_archive(spec, arrays))
 
 
 def test_edited_spec_is_refused(glm):
     spec, arrays = _entries(_saved(glm))
-    spec["result"]["dataclass"]["fields"]["deviance"] = 1.0
+    spec["result"]["statistics"]["deviance"] = 1.0
     with pytest.raises(ModelFileError, match=r"checksum of its 'spec\.json'"):
         ng.load(_archive(spec, arrays))
 
 
 def test_missing_and_extra_entries_are_refused(glm):
     spec, arrays = _entries(_saved(glm))
-    with pytest.raises(ModelFileError, match=r"missing array entries \['result\.vcov'\]"):
-        ng.load(_archive(spec, {k: v for k, v in arrays.items() if k != "result.vcov"}))
+    with pytest.raises(ModelFileError, match=r"missing array entries \['vcov'\]"):
+        ng.load(_archive(spec, {k: v for k, v in arrays.items() if k != "vcov"}))
     with pytest.raises(ModelFileError, match=r"unexpected entries \['extra'\]"):
         ng.load(_archive(spec, {**arrays, "extra": np.zeros(2)}))
 
@@ -395,20 +396,17 @@ def test_loading_runs_no_code(glm, network):
 @pytest.mark.parametrize(
     "edit, message",
     [
-        (
-            lambda fields: fields["design"]["dataclass"]["fields"]["spec"]["model_spec"].update(formula="1 + open('pwned.txt')"),
-            "uses 'open'",
-        ),
-        (lambda fields: fields["design"]["dataclass"]["fields"]["spec"]["model_spec"].update(formula="1 + np.load('x.npy')"), "np.load"),
-        (lambda fields: fields["family"].update(family="__import__('os').system('echo')"), "invalid value"),
-        (lambda fields: fields["info"]["dataclass"].update({"class": "os.system"}), "cannot rebuild"),
-        (lambda fields: fields.update(deviance={"call": "os.system"}), "unknown entry type"),
+        (lambda fields: fields["design"]["spec"].update(formula="1 + open('pwned.txt')"), "uses \"open\\('pwned.txt'\\)\""),
+        (lambda fields: fields["design"]["spec"].update(formula="1 + np.load('x.npy')"), "np.load"),
+        (lambda fields: fields.update(family="__import__('os').system('echo')"), "unknown family"),
+        (lambda fields: fields["info"].update(status="os.system"), "unknown fit status"),
+        (lambda fields: fields["statistics"].update(deviance={"call": "os.system"}), "statistics.deviance must be a float"),
     ],
 )
 def test_resealed_files_with_code_are_refused(glm, edit, message, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     spec, arrays = _entries(_saved(glm))
-    edit(spec["result"]["dataclass"]["fields"])
+    edit(spec["result"])
     with pytest.raises(ModelFileError, match=message):
         ng.load(_resealed(spec, arrays))
     assert list(tmp_path.iterdir()) == []
@@ -419,3 +417,82 @@ def test_save_writes_the_path_as_given(glm, tmp_path):
     glm.save(str(path))
     assert path.exists() and [p.name for p in tmp_path.iterdir()] == ["model"]
     assert np.array_equal(ng.load(str(path)).coef, glm.coef)
+
+
+# ---- the default file holds no training data -----------------------------------------------------
+def test_default_file_holds_no_training_rows(glm, data):
+    buffer = io.BytesIO()
+    glm.save(buffer)
+    spec, arrays = _entries(buffer.getvalue())
+    assert spec["include_data"] is False and spec["result"]["design"]["data"] is None and spec["result"]["fitted"] is None
+    n = len(data)
+    assert all(n not in values.shape for values in arrays.values()), {k: v.shape for k, v in arrays.items()}
+    text = json.dumps(spec)
+    assert not any(label in text for label in data.index[:20])
+    loaded = ng.load(io.BytesIO(buffer.getvalue()))
+    assert not loaded.has_data and "Model file: saved without training data" in str(loaded.summary())
+    with pytest.raises(ModelFileError, match="include_data=True"):
+        _ = loaded.fitted_mu
+    with pytest.raises(ModelFileError, match="include_data=True"):
+        ng.influence(loaded)
+    with pytest.raises(ModelFileError, match="include_data=True"):
+        ng.plots.observed_vs_fitted(loaded)
+
+
+# ---- format 1 files (written by neuralglm 0.1.0 at commit 40806d8; see tests/data/README.md) ------
+FIXTURES = pathlib.Path(__file__).parents[1] / "data"
+
+
+@pytest.fixture(scope="module")
+def v1_expected() -> dict:
+    return json.loads((FIXTURES / "v1_expected.json").read_text())
+
+
+def _v1_new_data(expected: dict) -> pd.DataFrame:
+    split = expected["new_data"]
+    return pd.DataFrame(split["data"], index=split["index"], columns=split["columns"])
+
+
+def test_format_1_glm_loads_with_the_same_numbers(v1_expected):
+    expected = v1_expected["glm"]
+    loaded = ng.load(FIXTURES / "glm_v1.npz")
+    assert loaded.kind == "glm" and loaded.source.format_version == 1 and loaded.has_data
+    new = _v1_new_data(v1_expected)
+    assert loaded.predict(new).tolist() == expected["predict"]
+    assert loaded.predict(new, type="link").tolist() == expected["link"]
+    assert loaded.coef.to_dict() == expected["coef"]
+    assert (loaded.deviance, loaded.aic, loaded.n_obs) == (expected["deviance"], expected["aic"], expected["n_obs"])
+    assert loaded.predict().tolist() == expected["fitted"] and loaded.info.status.name == expected["status"]
+    assert str(loaded.summary()).replace("Model file: saved with training data (40 rows)\n", "") == expected["summary"]
+    # Written again, it is a format-2 file with the same predictions.
+    again = ng.load(io.BytesIO(_saved(loaded)))
+    assert again.source.format_version == serialize.FORMAT_VERSION and again.predict(new).tolist() == expected["predict"]
+
+
+def test_format_1_glm_without_data_loads_and_asks_for_the_data(v1_expected):
+    loaded = ng.load(FIXTURES / "glm_nodata_v1.npz")
+    assert not loaded.has_data and loaded.predict(_v1_new_data(v1_expected)).tolist() == v1_expected["glm"]["predict"]
+    with pytest.raises(ModelFileError, match="include_data=True"):
+        loaded.residuals()
+
+
+def test_format_1_network_loads_with_the_same_numbers_and_status(v1_expected):
+    expected = v1_expected["network"]
+    loaded = ng.load(FIXTURES / "network_v1.npz")
+    assert loaded.kind == "network"
+    assert loaded.predict(_v1_new_data(v1_expected)).tolist() == expected["predict"]
+    assert (loaded.deviance, loaded.aic, loaded.best_epoch, loaded.n_params) == (
+        expected["deviance"],
+        expected["aic"],
+        expected["best_epoch"],
+        expected["n_params"],
+    )
+    assert loaded.predict().tolist() == expected["fitted"]
+    # v1 wrote MAX_EPOCHS; it reads as that member where it still exists, else as ITERATION_LIMIT.
+    assert loaded.info.status.name in (expected["status"], "ITERATION_LIMIT")
+    # v1 wrote the history in the gradient solvers' former columns; it is read into the columns
+    # every solver now writes, the values carried over (train_deviance is the objective).
+    assert expected["history_columns"][:2] == ["epoch", "train_deviance"]
+    assert list(loaded.info.history.columns) == list(HISTORY_COLUMNS)
+    assert loaded.info.history["iteration"].iloc[-1] == loaded.info.n_iter
+    assert "Training history" in str(loaded.summary())

@@ -265,6 +265,31 @@ def test_grid_search_over_hidden_picks_by_d2():
     assert isinstance(search.best_estimator_.result_, ng.NetworkResult)
 
 
+def test_offset_through_metadata_routing_in_a_pipeline_and_grid_search():
+    """GridSearchCV + Pipeline pass offset=log(exposure) to fit and score when the estimator requests it."""
+    from sklearn.model_selection import KFold
+
+    X, y, offset = _poisson_data(seed=3)
+    folds = KFold(n_splits=3, shuffle=True, random_state=0)
+    with sklearn.config_context(enable_metadata_routing=True):
+        glm = ng.NeuralGLMRegressor(family="poisson").set_fit_request(offset=True).set_score_request(offset=True)
+        pipe = make_pipeline(StandardScaler(), glm)
+        search = GridSearchCV(pipe, {"neuralglmregressor__cov_type": ["expected", "sandwich"]}, cv=folds)
+        search.fit(X, y, offset=offset)
+    # Reference: the GLM with the offset, fitted directly on each fold (standardizing X does not
+    # change a GLM's fitted means), scored by its D² with the same offset.
+    expected = []
+    for train, test in folds.split(X):
+        model = ng.NeuralGLMRegressor(family="poisson").fit(X[train], y[train], offset=offset[train])
+        expected.append(model.score(X[test], y[test], offset=offset[test]))
+    assert_allclose(search.cv_results_["mean_test_score"], np.mean(expected), rtol=1e-6)
+    refit = search.best_estimator_[-1].result_
+    direct = ng.glm("y ~ x0 + x1 + x2", _frame(X).assign(y=y), family="poisson", offset=offset)
+    assert_allclose(refit.deviance, direct.deviance, rtol=1e-8)
+    # Without the offset the deviance is another one: the offset did reach the fit.
+    assert abs(ng.glm("y ~ x0 + x1 + x2", _frame(X).assign(y=y), family="poisson").deviance - direct.deviance) > 1.0
+
+
 def test_feature_names_from_a_dataframe():
     X, y, _ = _poisson_data()
     frame = pd.DataFrame(X, columns=["age", "income level", "1st"])

@@ -341,9 +341,9 @@ def test_divergence_raises_when_no_valid_coefficients_exist():
 @pytest.mark.parametrize(
     ("option", "message"),
     [
-        ({"max_iter": 0}, "max_iter must be an integer ≥ 1"),
-        ({"epsilon": 0.0}, "epsilon must be > 0"),
-        ({"cov_type": "hc3"}, "cov_type must be one of"),
+        ({"max_iter": 0}, r"The 'max_iter' parameter of glm must be an int in the range \[1, inf\)\. Got 0 instead\."),
+        ({"epsilon": 0.0}, r"The 'epsilon' parameter of glm must be a float in the range \(0\.0, inf\)\. Got 0\.0 instead\."),
+        ({"cov_type": "hc3"}, r"The 'cov_type' parameter of glm must be a str among \{'expected', 'observed', 'sandwich'\}"),
     ],
 )
 def test_bad_solver_options(df, option, message):

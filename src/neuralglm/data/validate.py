@@ -7,6 +7,7 @@ to do. Code after this module assumes valid input.
 from __future__ import annotations
 
 import difflib
+import numbers
 import warnings
 from collections.abc import Iterable, Sequence
 
@@ -39,7 +40,10 @@ def check_columns_exist(names: Iterable[str], data: pd.DataFrame, context: str) 
         close = difflib.get_close_matches(name, columns, n=1)
         hints.append(f"'{name}'" + (f" (did you mean '{close[0]}'?)" if close else ""))
     shown = ", ".join(columns[:20]) + (", …" if len(columns) > 20 else "")
-    raise DataError(f"Unknown column {', '.join(hints)} in {context}. The data have columns: {shown}.")
+    advice = ""
+    if any(not isinstance(c, str) for c in data.columns):
+        advice = " Some column names are not strings, which a formula cannot name: convert them with df.columns = df.columns.astype(str)."
+    raise DataError(f"Unknown column {', '.join(hints)} in {context}. The data have columns: {shown}.{advice}")
 
 
 def non_finite_mask(values: pd.Series | np.ndarray) -> np.ndarray:
@@ -85,8 +89,25 @@ def find_missing(columns: dict[str, pd.Series | np.ndarray], labels: Sequence, m
     return ~bad_any
 
 
+# The fit squares the response (the Gaussian deviance, Pearson residuals) and cubes means
+# (the inverse Gaussian variance) and sums them over rows: beyond this size float64 overflows
+# and the deviance comes out inf or NaN. No measured quantity in any unit is this large.
+MAX_ABS_RESPONSE = 1e100
+
+
 def check_response(family: Family, y: np.ndarray, weights: np.ndarray, labels: Sequence, response_name: str) -> None:
-    """Raise :class:`DomainError` if ``y`` is outside the family's domain; warn on non-integer counts."""
+    """Raise :class:`DomainError` if ``y`` is outside the family's domain or too large for float64; warn on non-integer counts.
+
+    The size check covers every row, zero-weight ones included: their unit deviances still
+    enter sums (0 · inf is NaN), and a value of 1e200 is a data error more often than not.
+    """
+    huge = np.abs(y) > MAX_ABS_RESPONSE
+    if huge.any():
+        raise DomainError(
+            f"Response '{response_name}' has {describe_rows(labels, huge)} with |value| > {MAX_ABS_RESPONSE:g} (largest "
+            f"{np.max(np.abs(y)):.3g}); the deviance and variances square or cube it and overflow double precision. "
+            "Rescale the response (e.g. express it in larger units) or fix those rows."
+        )
     outside = ~family.y_domain.contains(y) & (weights > 0)
     if outside.any():
         condition = family.y_domain.describe("y")
@@ -113,6 +134,24 @@ def check_response(family: Family, y: np.ndarray, weights: np.ndarray, labels: S
             )
 
 
+def check_design_magnitude(X: np.ndarray, columns: Sequence, labels: Sequence, maxima: np.ndarray | None = None) -> None:
+    """Raise :class:`DataError` for design-matrix columns with values beyond :data:`MAX_ABS_RESPONSE`.
+
+    The fit forms ``X'WX``, which squares them and overflows. ``maxima`` (the largest
+    ``|X[:, j]|``) may be given when the caller has them; non-finite values are reported elsewhere.
+    """
+    with np.errstate(invalid="ignore"):
+        largest = np.max(np.where(np.isfinite(X), np.abs(X), 0.0), axis=0, initial=0.0) if maxima is None else maxima
+        huge = np.flatnonzero(largest > MAX_ABS_RESPONSE)
+    if huge.size:
+        j = int(huge[0])
+        rows = describe_rows(labels, np.isfinite(X[:, j]) & (np.abs(X[:, j]) > MAX_ABS_RESPONSE))
+        raise DataError(
+            f"Column '{columns[j]}' of the design matrix has {rows} with |value| > {MAX_ABS_RESPONSE:g} (largest {largest[j]:.3g}); "
+            "the fit squares it (X'WX) and would overflow double precision. Rescale it (e.g. I(x / 1e6) in the formula)."
+        )
+
+
 def check_weights(values: np.ndarray, labels: Sequence, name: str) -> None:
     """Raise :class:`DomainError` for negative weights or weights that are all zero."""
     negative = values < 0
@@ -136,20 +175,79 @@ def as_column(value, data: pd.DataFrame | None, n_rows: int, name: str) -> tuple
     """Turn a column name or an array-like into a float64 vector of length ``n_rows``.
 
     Returns the vector (a fresh copy, never a view of the caller's data) and a label for messages.
-    Missing values are kept as NaN for :func:`find_missing` to report or drop.
+    Missing values are kept as NaN for :func:`find_missing` to report or drop. Anything that is
+    not a column name or ``n_rows`` real numbers (text, objects, complex numbers, a dict, a
+    table of several columns) is a :class:`DataError` naming ``name``.
+
+    Examples
+    --------
+    >>> as_column([1, 2, None], None, 3, "weights")[0]
+    array([ 1.,  2., nan])
     """
     if isinstance(value, str):
         if data is None:
             raise DataError(f"{name}={value!r} names a column, but no data frame was given.")
         check_columns_exist([value], data, f"{name}=")
         series = data[value]
-        label = value
+        if isinstance(series, pd.DataFrame):
+            raise DataError(f"{name}={value!r} names a column that appears more than once in the data: rename or drop the duplicates.")
+        return _numbers(series, f"{name} ('{value}')"), value
+    values = _one_dimensional(value, n_rows, name)
+    return _numbers(pd.Series(values), name), name
+
+
+def _one_dimensional(value, n_rows: int, name: str) -> np.ndarray:
+    what = f"{name} must be a column name or an array of {n_rows:,} numbers (one per row)"
+    if isinstance(value, dict | set | frozenset | bytes) or value is None or callable(value):
+        raise DataError(f"{what}; got a {type(value).__name__}.")
+    if isinstance(value, pd.Series | pd.Index):
+        values = value.to_numpy()
     else:
-        series = pd.Series(np.array(value, dtype=float, copy=True).ravel())
-        label = name
-    if len(series) != n_rows:
-        raise DataError(f"{name} has {len(series):,} values but the data have {n_rows:,} rows; they must match.")
+        try:
+            values = np.asarray(value)
+            if values.dtype.kind in "US" and isinstance(value, list | tuple):
+                values = np.asarray(value, dtype=object)  # NumPy turned the numbers of a mixed list into text
+        except (ValueError, TypeError) as error:
+            raise DataError(f"{what}; got a {type(value).__name__} that is not an array ({error}).") from None
+    if values.ndim == 2 and 1 in values.shape:
+        values = values.ravel()  # a column or row vector, as R takes a one-column matrix
+    if values.ndim != 1:
+        raise DataError(f"{what}; got an array of shape {values.shape}.")
+    if len(values) != n_rows:
+        raise DataError(f"{name} has {len(values):,} values but the data have {n_rows:,} rows; they must match.")
+    return values
+
+
+def shown_values(values: pd.Series, limit: int = 3) -> str:
+    """The first few distinct values, each shortened: "'abc', 'x'" (for messages)."""
+    distinct = dict.fromkeys(f"{v!r:.30}" for v in values.iloc[:1000])
+    return ", ".join(list(distinct)[:limit]) + (", …" if len(distinct) > limit else "")
+
+
+def is_real_number(value) -> bool:
+    """True for Python and NumPy real numbers and booleans (not text, not complex)."""
+    return isinstance(value, numbers.Real | np.integer | np.floating | np.bool_)
+
+
+def _numbers(series: pd.Series, label: str) -> np.ndarray:
+    """A fresh float64 copy of ``series``; text, objects and complex numbers are refused, naming ``label``."""
+    dtype = series.dtype
+    if pd.api.types.is_complex_dtype(dtype):
+        raise DataError(f"{label} holds complex numbers; it must be real. Pass the real part (.real) if the imaginary parts are zero.")
+    numeric = pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_bool_dtype(dtype)
+    if not numeric and not isinstance(dtype, pd.CategoricalDtype):
+        present = series.notna().to_numpy()
+        bad = present & np.array([not is_real_number(v) for v in series], dtype=bool)
+        if bad.any():
+            shown = shown_values(series[bad])
+            raise DataError(
+                f"{label} must be numeric; it has values that are not numbers in {describe_rows(series.index.to_numpy(), bad)}: {shown}. "
+                "Convert with pd.to_numeric(..., errors='coerce') if the text is numbers."
+            )
+        numeric = True
+    if not numeric:
+        raise DataError(f"{label} must be numeric; got values of type {dtype}.")
     try:
-        return np.array(series.to_numpy(dtype=float, na_value=np.nan), dtype=np.float64, copy=True), label
-    except (TypeError, ValueError):
-        raise DataError(f"{name} ('{label}') must be numeric; got values of type {series.dtype}.") from None
+        return np.array(series.to_numpy(dtype=float, na_value=np.nan), dtype=np.float64, copy=True)
+    except (TypeError, ValueError, OverflowError):
+        raise DataError(f"{label} must be numeric; got values of type {dtype}.") from None

@@ -26,8 +26,7 @@ INFLUENCE_COLUMNS = ("leverage", "standardized_deviance", "standardized_pearson"
 
 def _output_design(fit) -> np.ndarray:
     """The matrix whose column space the fitted linear predictor lies in: X, or the learned features."""
-    architecture = getattr(fit, "architecture", None)
-    if architecture is None or architecture.n_hidden == 0:
+    if fit.kind == "glm" or fit.architecture.n_hidden == 0:
         return np.asarray(fit.design.checked_X(), dtype=np.float64)
     features = fit.features().to_numpy(dtype=np.float64)
     if fit.params[-1].bias is None:
@@ -37,11 +36,10 @@ def _output_design(fit) -> np.ndarray:
 
 def _unscaled_covariance(fit, X: np.ndarray, working_weights: np.ndarray) -> np.ndarray:
     r""":math:`(X^\top W X)^{-1}`: the fit's own ``vcov / dispersion`` when it is that matrix."""
-    vcov = getattr(fit, "vcov", None)
-    dispersion = float(getattr(fit, "dispersion", np.nan))
-    if getattr(fit, "cov_type", None) == "expected" and vcov is not None and np.isfinite(dispersion) and dispersion > 0:
-        if getattr(fit, "architecture", None) is None and vcov.shape == (X.shape[1], X.shape[1]):
-            return np.asarray(vcov, dtype=np.float64) / dispersion
+    dispersion = float(fit.dispersion)
+    if fit.kind == "glm" and fit.cov_type == "expected" and np.isfinite(dispersion) and dispersion > 0:
+        if fit.vcov.shape == (X.shape[1], X.shape[1]):
+            return np.asarray(fit.vcov, dtype=np.float64) / dispersion
     root = np.sqrt(working_weights)[:, None] * X
     # pinv: a network may learn collinear (or constant) features; their weight is not identified.
     return np.linalg.pinv(root.T @ root)
@@ -87,6 +85,7 @@ def influence(fit) -> pd.DataFrame:
     >>> round(float(table["leverage"].sum()), 6)  # the trace of H is the number of coefficients
     10.0
     """
+    fit.require_data("influence()")
     design = fit.design
     X = _output_design(fit)
     with jax.enable_x64(True):

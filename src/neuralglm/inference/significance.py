@@ -10,15 +10,40 @@ from scipy import stats
 
 from neuralglm.errors import SpecificationError
 
+INTERVAL_COLUMNS = ("lower", "upper")
+
+
+def level_label(level: float) -> str:
+    """``'95%'`` for 0.95, ``'99.9%'`` for 0.999: how the level of an interval table is named in titles."""
+    return f"{100 * level:.10g}%"
+
 
 def wald_table(coef: pd.Series, std_errors: pd.Series, df_resid: float | None, level: float = 0.95) -> pd.DataFrame:
     """Estimate, standard error, z or t value, two-sided p-value and Wald interval.
 
     ``df_resid=None`` uses the normal distribution (dispersion known); a number uses Student's t
     with that many degrees of freedom (dispersion estimated), as R's ``summary.glm`` does.
+
+    Returns
+    -------
+    pd.DataFrame
+        Columns ``estimate, std_error, z_value`` (or ``t_value``) ``, p_value, lower, upper``.
+        Interval columns are named ``lower`` and ``upper`` at every level, everywhere in the
+        library (``conf_int()`` too); the level is the table's ``attrs["level"]`` and titles
+        name it (``"95% confidence interval"``).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> table = wald_table(pd.Series({"x": 1.0}), pd.Series({"x": 0.5}), None, level=0.9)
+    >>> list(table.columns), table.attrs["level"]
+    (['estimate', 'std_error', 'z_value', 'p_value', 'lower', 'upper'], 0.9)
+    >>> round(float(table.loc["x", "upper"]), 4)  # 1 + 1.6449 × 0.5
+    1.8224
     """
-    if not 0 < level < 1:
-        raise SpecificationError(f"level must be in (0, 1); got {level!r}.")
+    if isinstance(level, bool) or not isinstance(level, (int, float, np.floating)) or not 0 < level < 1:
+        raise SpecificationError(f"The 'level' parameter must be a float in the range (0, 1). Got {level!r} instead.")
+    level = float(level)
     statistic = coef / std_errors
     if df_resid is None:
         p_value = 2.0 * stats.norm.sf(np.abs(statistic))
@@ -28,17 +53,18 @@ def wald_table(coef: pd.Series, std_errors: pd.Series, df_resid: float | None, l
         p_value = 2.0 * stats.t.sf(np.abs(statistic), df_resid)
         critical = stats.t.ppf(0.5 + level / 2.0, df_resid)
         name = "t_value"
-    low, high = (1.0 - level) / 2.0, (1.0 + level) / 2.0
-    return pd.DataFrame(
+    table = pd.DataFrame(
         {
             "estimate": coef,
             "std_error": std_errors,
             name: statistic,
             "p_value": p_value,
-            f"ci_lower ({low:.3g})": coef - critical * std_errors,
-            f"ci_upper ({high:.3g})": coef + critical * std_errors,
+            "lower": coef - critical * std_errors,
+            "upper": coef + critical * std_errors,
         }
     )
+    table.attrs["level"] = level
+    return table
 
 
 def anova(*fits, test: str | None = None) -> pd.DataFrame:
@@ -62,7 +88,7 @@ def anova(*fits, test: str | None = None) -> pd.DataFrame:
     if len(fits) < 2:
         raise SpecificationError("anova() compares at least two fitted models, smallest first.")
     for fit in fits:
-        if not hasattr(fit, "rank"):
+        if getattr(fit, "kind", None) != "glm":
             raise SpecificationError(
                 "anova() compares nested GLMs. A network's parameters are not identifiable, so the χ²/F reference "
                 "distribution does not hold: compare networks by held-out deviance (ng.heldout_deviance)."

@@ -15,6 +15,7 @@ import jax
 import jax.numpy as jnp
 
 from neuralglm.errors import SpecificationError
+from neuralglm.options import PARAMETERS
 
 
 def _identity(x):
@@ -48,7 +49,7 @@ class Architecture:
 
     Parameters
     ----------
-    hidden : widths of the hidden layers, any depth (each ≥ 1).
+    hidden : widths of the hidden layers, any depth (each ≥ 1); an int is one layer.
     activation : one name (see :data:`ACTIVATIONS`) or JAX-differentiable callable for all
         hidden layers, or a sequence with one per hidden layer.
 
@@ -65,27 +66,13 @@ class Architecture:
     activation: str | Callable | tuple[str | Callable, ...] = "tanh"
 
     def __post_init__(self):
-        hidden = tuple(self.hidden) if not isinstance(self.hidden, int) else (self.hidden,)
-        for width in hidden:
-            if isinstance(width, bool) or not isinstance(width, int) or width < 1:
-                raise SpecificationError(
-                    f"The 'hidden' parameter of fit must be a tuple of integers ≥ 1 (widths of the hidden layers; () for a GLM). Got {self.hidden!r} instead."
-                )
-        activation = self.activation
-        if isinstance(activation, (list, tuple)):
-            activation = tuple(activation)
-            if len(activation) != len(hidden):
-                raise SpecificationError(
-                    f"The 'activation' parameter of fit must give one activation per hidden layer ({len(hidden)}); got {len(activation)}: {list(activation)!r}."
-                )
-        for item in activation if isinstance(activation, tuple) else (activation,):
-            if isinstance(item, str):
-                if item not in ACTIVATIONS:
-                    raise SpecificationError(
-                        f"The 'activation' parameter of fit must be one of {', '.join(sorted(ACTIVATIONS))}, or a JAX-differentiable callable. Got {item!r} instead."
-                    )
-            elif not callable(item):
-                raise SpecificationError(f"The 'activation' parameter of fit must be a name or a callable. Got {item!r} instead.")
+        # One validation for ng.fit, the estimators, the command line and direct use: the table's.
+        hidden = PARAMETERS["hidden"].check(self.hidden, "fit")
+        activation = PARAMETERS["activation"].check(self.activation, "fit")
+        if isinstance(activation, tuple) and len(activation) != len(hidden):
+            raise SpecificationError(
+                f"The 'activation' parameter of fit must give one activation per hidden layer ({len(hidden)}); got {len(activation)}: {list(activation)!r}."
+            )
         object.__setattr__(self, "hidden", hidden)
         object.__setattr__(self, "activation", activation)
 

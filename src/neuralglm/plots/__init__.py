@@ -3,19 +3,28 @@
 Every function takes ``ax=None`` (``axes=None`` for multi-panel figures), draws without
 needing a display, and returns the Axes. They read only what a
 :class:`~neuralglm.FitResult` and a :class:`~neuralglm.NetworkResult` share
-(``predict``, ``residuals``, fitted values, ``design``, ``history``).
+(``predict``, ``residuals``, ``design``, ``history``), so a GLM and a network plot alike.
+
+Plots of fitted values take ``data`` second: data with the response (e.g. a test set),
+the training rows when omitted. A model saved without its training data
+(``save(path, include_data=False)``) raises :class:`~neuralglm.errors.ModelFileError`
+asking for them when ``data`` is omitted.
+
+Every public name of ``neuralglm.plots`` is a plotting function; the modules that hold
+them are private (``_diagnostics``, ``_fit``, ``_effects``) or, for ``training``, named
+unlike any function.
 """
 
-from neuralglm.plots.diagnostics import diagnostic_panel as diagnostic_panel
-from neuralglm.plots.diagnostics import leverage_plot as leverage_plot
-from neuralglm.plots.diagnostics import qq_plot as qq_plot
-from neuralglm.plots.diagnostics import residuals_vs_fitted as residuals_vs_fitted
-from neuralglm.plots.diagnostics import scale_location as scale_location
-from neuralglm.plots.effects import effect_comparison as effect_comparison
-from neuralglm.plots.effects import partial_dependence as partial_dependence
-from neuralglm.plots.fit import calibration as calibration
-from neuralglm.plots.fit import decision_surface as decision_surface
-from neuralglm.plots.fit import observed_vs_fitted as observed_vs_fitted
+from neuralglm.plots._diagnostics import diagnostic_panel as diagnostic_panel
+from neuralglm.plots._diagnostics import leverage_plot as leverage_plot
+from neuralglm.plots._diagnostics import qq_plot as qq_plot
+from neuralglm.plots._diagnostics import residuals_vs_fitted as residuals_vs_fitted
+from neuralglm.plots._diagnostics import scale_location as scale_location
+from neuralglm.plots._effects import effect_comparison as effect_comparison
+from neuralglm.plots._effects import partial_dependence as partial_dependence
+from neuralglm.plots._fit import calibration as calibration
+from neuralglm.plots._fit import decision_surface as decision_surface
+from neuralglm.plots._fit import observed_vs_fitted as observed_vs_fitted
 from neuralglm.plots.training import training_curves as training_curves
 
 __all__ = [

@@ -160,7 +160,9 @@ def mean_label(fit, prefix: str, observed: bool = False) -> str:
 def needed_columns(fit, frame) -> list[str]:
     """Columns of ``frame`` the model reads: the formula's inputs, offset and exposure."""
     spec = getattr(fit.design, "spec", None)
-    names = {str(v) for v in spec.required_variables} if spec is not None else set(frame.columns)
+    names = {str(v) for v in spec.required_variables} if spec is not None else set()
+    if not names:  # no spec, or one that does not list its inputs (a model loaded from a file): keep every column
+        names = set(frame.columns)
     source = fit.design.offset_source
     names |= {c for c in (source.offset_column, source.exposure_column) if c}
     return [name for name in frame.columns if name in names]

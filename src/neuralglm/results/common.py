@@ -1,4 +1,4 @@
-"""Methods that a fitted GLM and a fitted network share: they read only fields both have."""
+"""The parts a fitted GLM and a fitted network share, each defined once: statistics, fitted values, predictor, model file."""
 
 from __future__ import annotations
 
@@ -6,52 +6,25 @@ import math
 import numbers
 from dataclasses import dataclass
 from functools import partial
+from typing import ClassVar
 
 import jax
 import numpy as np
 import pandas as pd
 
-from neuralglm.data.design import Design
-from neuralglm.errors import SpecificationError
+from neuralglm.data.design import Design, model_matrix_for
+from neuralglm.errors import ModelFileError, SpecificationError
 from neuralglm.family import derived
 from neuralglm.family.family import Family
 from neuralglm.family.link import Link
 from neuralglm.family.null_model import null_deviance
 from neuralglm.fit import rowwise
+from neuralglm.fit.info import FitInfo
+from neuralglm.results import formula_state
+from neuralglm.results.model_file import FORMAT, FORMAT_VERSION, ArrayStore, write_file
 
-
-class SharedResultMethods:
-    """Mixed into :class:`~neuralglm.FitResult` and :class:`~neuralglm.NetworkResult`."""
-
-    family: Family
-    link: Link
-    design: Design
-    fitted_mu: np.ndarray
-
-    def residuals(self, type: str = "deviance") -> pd.Series:
-        """Residuals of the fit: ``"deviance"``, ``"pearson"``, ``"response"`` or ``"working"`` (R's types).
-
-        Examples
-        --------
-        >>> import neuralglm as ng
-        >>> fit = ng.glm("claims ~ group + age", ng.datasets.load_insurance(), family="poisson", exposure="holders")
-        >>> round(float((fit.residuals("deviance") ** 2).sum() - fit.deviance), 8)
-        0.0
-        """
-        if type not in derived.RESIDUAL_KINDS:
-            raise SpecificationError(f"Unknown residual type {type!r}; choose one of {', '.join(derived.RESIDUAL_KINDS)}.")
-        with jax.enable_x64(True):
-            values = derived.residuals(self.family, self.link, self.design.y, self.fitted_mu, self.design.weights, kind=type)
-        return pd.Series(np.asarray(values, dtype=np.float64), index=self.design.row_labels, name=type)
-
-    def save(self, path, *, include_data: bool = True) -> None:
-        """Save to one ``.npz`` file (arrays + JSON spec, no pickle); read it back with :func:`neuralglm.load`.
-
-        See :func:`neuralglm.results.serialize.save` for ``include_data`` and what can be saved.
-        """
-        from neuralglm.results.serialize import save
-
-        save(self, path, include_data=include_data)
+PREDICT_TYPES = ("response", "link")
+_STATISTICS = ("n_obs", "df_resid", "deviance", "null_deviance", "pearson_chi2", "dispersion", "dispersion_method", "loglik", "aic", "bic")
 
 
 @dataclass(frozen=True)
@@ -68,6 +41,243 @@ class FitStatistics:
     loglik: float
     aic: float
     bic: float
+
+    def to_dict(self) -> dict:
+        """The model-file form: a JSON object of the ten fields.
+
+        Examples
+        --------
+        >>> stats = FitStatistics(10.0, 8.0, 1.5, 3.0, 1.4, 1.0, "fixed", -7.0, 18.0, 18.6)
+        >>> FitStatistics.from_dict(stats.to_dict()) == stats
+        True
+        """
+        return {name: getattr(self, name) for name in _STATISTICS}
+
+    @classmethod
+    def from_dict(cls, node: dict) -> FitStatistics:
+        """Rebuild from :meth:`to_dict`; raises :class:`ModelFileError` for a missing or non-number entry."""
+        values = {}
+        for name in _STATISTICS:
+            value = node.get(name) if isinstance(node, dict) else None
+            wanted = str if name == "dispersion_method" else float
+            if wanted is float and isinstance(value, int) and not isinstance(value, bool):
+                value = float(value)
+            if not isinstance(value, wanted) or isinstance(value, bool):
+                raise ModelFileError(f"The model file's statistics.{name} must be a {wanted.__name__}; got {str(value)[:40]!r}.")
+            values[name] = value
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class Fitted:
+    """The fitted values on the training rows (absent from a model saved without its data)."""
+
+    eta: np.ndarray
+    mu: np.ndarray
+
+
+@dataclass(frozen=True)
+class ModelFileInfo:
+    """Where a loaded model came from: what its file holds (``None`` on a model fitted in this session)."""
+
+    format_version: int
+    include_data: bool
+    n_rows: int
+
+    def describe(self) -> str:
+        """The summary line, e.g. ``'Model file: saved without training data'``."""
+        if self.include_data:
+            return f"Model file: saved with training data ({self.n_rows:,} rows)"
+        return "Model file: saved without training data (residuals, fitted values and diagnostics need it: refit, or save with include_data=True)"
+
+
+def no_data_error(what: str) -> ModelFileError:
+    """The error of a method that needs the training data a model file does not hold."""
+    return ModelFileError(
+        f"{what} needs the training data, which this model was saved without (include_data=False). "
+        "Pass new data where the method takes it (e.g. predict(new_data)), or save the model with include_data=True."
+    )
+
+
+class ResultBase:
+    """What :class:`~neuralglm.FitResult` and :class:`~neuralglm.NetworkResult` share.
+
+    A result is composed of parts, each defined once: the statistics (:class:`FitStatistics`,
+    read through the properties ``deviance``, ``aic``, ...), the fit information
+    (:class:`~neuralglm.fit.info.FitInfo`), the design, the fitted values (:class:`Fitted`) and
+    the predictor (``_linear_predictor`` and ``_mean``: how eta and mu follow from a design
+    matrix). ``kind`` (``"glm"`` or ``"network"``) tells consumers which result they hold.
+    """
+
+    kind: ClassVar[str]
+    family: Family
+    link: Link
+    design: Design
+    statistics: FitStatistics
+    info: FitInfo
+    fitted: Fitted | None
+    source: ModelFileInfo | None
+
+    # ---- statistics ---------------------------------------------------------------------------
+    n_obs = property(lambda self: self.statistics.n_obs, doc="Observations with positive weight (times frequency weights).")
+    df_resid = property(lambda self: self.statistics.df_resid, doc="Residual degrees of freedom.")
+    deviance = property(lambda self: self.statistics.deviance, doc="Deviance of the fit.")
+    null_deviance = property(lambda self: self.statistics.null_deviance, doc="Deviance of the intercept-only (or offset-only) model.")
+    pearson_chi2 = property(lambda self: self.statistics.pearson_chi2, doc="Pearson's χ² statistic.")
+    dispersion = property(lambda self: self.statistics.dispersion, doc="The dispersion (fixed, Pearson or given).")
+    dispersion_method = property(lambda self: self.statistics.dispersion_method, doc='"fixed", "pearson" or "user".')
+    loglik = property(lambda self: self.statistics.loglik, doc="Log-likelihood (R's conventions).")
+    aic = property(lambda self: self.statistics.aic, doc="Akaike's information criterion.")
+    bic = property(lambda self: self.statistics.bic, doc="Bayesian information criterion.")
+
+    # ---- training data --------------------------------------------------------------------------
+    @property
+    def has_data(self) -> bool:
+        """Whether the training data are available (``False`` for a model saved without them)."""
+        return self.fitted is not None
+
+    def require_data(self, what: str) -> None:
+        """Raise :class:`ModelFileError` naming ``what`` when the training data are not available.
+
+        Diagnostics (influence, residual plots) call it first, so that a model loaded without
+        its data asks for them in one sentence.
+
+        Examples
+        --------
+        >>> import io
+        >>> import neuralglm as ng
+        >>> fit = ng.glm("claims ~ age", ng.datasets.load_insurance(), family="poisson", exposure="holders")
+        >>> buffer = io.BytesIO()
+        >>> fit.save(buffer)  # without the training data (the default)
+        >>> ng.load(io.BytesIO(buffer.getvalue())).require_data("influence()")  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        neuralglm.errors.ModelFileError: influence() needs the training data, ...
+        """
+        self._fitted(what)
+
+    def _fitted(self, what: str) -> Fitted:
+        if self.fitted is None:
+            raise no_data_error(what)
+        return self.fitted
+
+    @property
+    def fitted_eta(self) -> np.ndarray:
+        """Linear predictor on the training rows."""
+        return self._fitted("fitted_eta (the fitted linear predictor)").eta
+
+    @property
+    def fitted_mu(self) -> np.ndarray:
+        """Fitted means on the training rows."""
+        return self._fitted("fitted_mu (the fitted values)").mu
+
+    # ---- predictions and residuals --------------------------------------------------------------
+    def _linear_predictor(self, X: np.ndarray, offset: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def _mean(self, eta: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def _new_design(self, new_data, offset, exposure) -> tuple[np.ndarray, np.ndarray]:
+        """Design matrix and offset of new data; a loaded formula is checked against the allowlist first."""
+        if self.source is not None and self.design.spec is not None:
+            formula_state.check_formula(self.design.spec, ModelFileError)
+        return model_matrix_for(self.design, new_data, offset=offset, exposure=exposure)
+
+    def predict(self, new_data=None, type: str = "response", *, offset=None, exposure=None) -> pd.Series:
+        """Predictions on the response (``mu``) or link (``eta``) scale, R's ``predict(type=)``.
+
+        ``new_data=None`` returns the fitted values. For new data the design matrix is rebuilt
+        from the stored formula (and a network's input scaling); offsets given as column names
+        are re-read from ``new_data``; factor levels unseen in training raise a :class:`DataError`.
+
+        Examples
+        --------
+        >>> import neuralglm as ng
+        >>> df = ng.datasets.load_insurance()
+        >>> fit = ng.glm("claims ~ age", df, family="poisson", exposure="holders")
+        >>> bool((fit.predict(df.head(3)) == fit.predict().head(3).to_numpy()).all())
+        True
+        """
+        if type not in PREDICT_TYPES:
+            raise SpecificationError(f"type must be one of {', '.join(PREDICT_TYPES)}; got {type!r}.")
+        if new_data is None:
+            fitted = self._fitted("predict() without new data")
+            return pd.Series(fitted.mu if type == "response" else fitted.eta, index=self.design.row_labels, name=type)
+        X, offset_values = self._new_design(new_data, offset, exposure)
+        eta = self._linear_predictor(X, offset_values)
+        index = new_data.index if isinstance(new_data, pd.DataFrame) else None
+        return pd.Series(eta if type == "link" else self._mean(eta), index=index, name=type)
+
+    def residuals(self, type: str = "deviance") -> pd.Series:
+        """Residuals of the fit: ``"deviance"``, ``"pearson"``, ``"response"`` or ``"working"`` (R's types).
+
+        Examples
+        --------
+        >>> import neuralglm as ng
+        >>> fit = ng.glm("claims ~ group + age", ng.datasets.load_insurance(), family="poisson", exposure="holders")
+        >>> round(float((fit.residuals("deviance") ** 2).sum() - fit.deviance), 8)
+        0.0
+        """
+        if type not in derived.RESIDUAL_KINDS:
+            raise SpecificationError(f"Unknown residual type {type!r}; choose one of {', '.join(derived.RESIDUAL_KINDS)}.")
+        mu = self._fitted("residuals()").mu
+        with jax.enable_x64(True):
+            values = derived.residuals(self.family, self.link, self.design.y, mu, self.design.weights, kind=type)
+        return pd.Series(np.asarray(values, dtype=np.float64), index=self.design.row_labels, name=type)
+
+    # ---- model files ---------------------------------------------------------------------------
+    def to_dict(self, store: ArrayStore, include_data: bool) -> dict:
+        """The model-file form of this result (JSON values; arrays go to ``store``)."""
+        raise NotImplementedError
+
+    def save(self, path, *, include_data: bool = False) -> None:
+        """Save to one ``.npz`` file (arrays + JSON spec, no pickle); read it back with :func:`neuralglm.load`.
+
+        Parameters
+        ----------
+        path : file path (written as given, atomically; ``.npz`` is the usual suffix) or a binary file object.
+        include_data : also store the training data (``y``, ``X``, weights, offset, row labels)
+            and fitted values, so that the loaded model supports ``predict()`` without new data,
+            ``residuals()``, influence and diagnostic plots. Off by default: a model file shared
+            with others then holds no training rows, only what predicting new data and the
+            summary need.
+
+        Raises
+        ------
+        SpecificationError
+            For what a model file cannot hold without running code on load: a custom
+            activation, a family or link outside the registry, non-treatment contrasts, a
+            formula term outside the allowlist, or transform state that is not plain data.
+
+        Examples
+        --------
+        >>> import io
+        >>> import neuralglm as ng
+        >>> df = ng.datasets.load_insurance()
+        >>> fit = ng.glm("claims ~ C(district) + age", df, family="poisson", exposure="holders")
+        >>> buffer = io.BytesIO()
+        >>> fit.save(buffer)
+        >>> bool((ng.load(io.BytesIO(buffer.getvalue())).predict(df) == fit.predict(df)).all())
+        True
+        """
+        if not isinstance(include_data, bool):
+            raise SpecificationError(f"The 'include_data' parameter of save must be True or False. Got {include_data!r} instead.")
+        from neuralglm import __version__
+
+        include_data = include_data and self.has_data
+        store = ArrayStore()
+        spec = {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "neuralglm_version": __version__,
+            "kind": self.kind,
+            "include_data": include_data,
+            "result": self.to_dict(store, include_data),
+        }
+        write_file(store.arrays, spec, path)
+
+    def _file_line(self) -> list[str]:
+        return [] if self.source is None else [self.source.describe()]
 
 
 @partial(jax.jit, static_argnums=(0,))

@@ -41,40 +41,183 @@ def level_value(value, where: str):
     )
 
 
-# ---- formula safety: what predict() will evaluate ---------------------------------------------
-_BLOCKED_NAMES = frozenset(
-    "eval exec compile open getattr setattr delattr globals locals vars input breakpoint help exit quit memoryview type object super dir".split()
-)
-_BLOCKED_ATTRIBUTE = re.compile(r"^(_|to_|read_|from|load|save|dump|tofile|open|system|popen|exec|eval|remove|unlink|write)")
-_NUMPY_EXTRAS = frozenset("where clip round around abs pi e inf nan asarray array".split())
+# ---- formula safety: an allowlist of what predict() may evaluate --------------------------------
+# ``predict`` on new data evaluates each term's Python expression (as formulaic does), so a
+# formula read from a model file may only hold what is listed here; everything else is refused
+# by name. A term may be:
+#   - a column name (bare, or backquoted: `my column`), a number, a string/bool/None literal;
+#   - arithmetic: + - * / // % ** and unary +/-, comparisons (< <= > >= == !=);
+#   - a call of formulaic's transforms C, I, center, scale, standardize, poly, bs, log, log2,
+#     log10, exp, exp2, exp10 on allowed expressions, with literal keyword arguments;
+#   - in C(...): contr.treatment / contr.treatment(base=<literal>) (contr.sum, .helmert, .diff,
+#     .poly parse too, but model files store treatment contrasts only) and lists or tuples of literals;
+#   - np.<ufunc>(...) for numpy's ufuncs (np.log, np.exp, np.sqrt, ...), np.where, np.clip,
+#     np.round, np.around, np.abs, np.asarray, np.array (on allowed arguments), and the
+#     constants np.pi, np.e, np.inf, np.nan.
+# Refused: any other call or attribute, subscripts, lambdas, comprehensions, f-strings,
+# walrus, starred arguments, names starting with an underscore.
+TRANSFORMS = frozenset("C I center scale standardize poly bs log log2 log10 exp exp2 exp10".split())
+_NUMPY_MODULES = frozenset({"np", "numpy"})
+_CONTRASTS = frozenset("treatment sum helmert diff poly".split())
+_NUMPY_FUNCTIONS = frozenset("where clip round around abs asarray array".split())
+_NUMPY_CONSTANTS = frozenset("pi e inf nan".split())
+_OPERATORS = (ast.Add, ast.Sub, ast.Mult, ast.Div, ast.FloorDiv, ast.Mod, ast.Pow, ast.UAdd, ast.USub)
+_COMPARISONS = (ast.Lt, ast.LtE, ast.Gt, ast.GtE, ast.Eq, ast.NotEq)
+_BACKQUOTED = re.compile(r"`[^`]*`")
+_ANSI = re.compile(r"\x1b\[[0-9;]*m|[⧛⧚]")
 
 
-def _unsafe_part(expr: str) -> str | None:
-    """The first part of a term expression that ``predict`` should not evaluate, else None."""
-    try:
-        tree = ast.parse(re.sub(r"`[^`]*`", "Q0", expr), mode="eval")
-    except SyntaxError:
-        return expr
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Name) and (node.id.startswith("_") or node.id in _BLOCKED_NAMES):
-            return node.id
-        if isinstance(node, ast.Attribute):
-            if _BLOCKED_ATTRIBUTE.match(node.attr):
-                return node.attr
-            if isinstance(node.value, ast.Name) and node.value.id == "np":
-                if not (isinstance(getattr(np, node.attr, None), np.ufunc) or node.attr in _NUMPY_EXTRAS):
-                    return f"np.{node.attr}"
-            elif isinstance(node.value, ast.Attribute) and isinstance(node.value.value, ast.Name) and node.value.value.id == "np":
-                return f"np.{node.value.attr}.{node.attr}"
+def _numpy_function(name: str) -> bool:
+    return isinstance(getattr(np, name, None), np.ufunc) or name in _NUMPY_FUNCTIONS
+
+
+def _literal(node: ast.AST) -> bool:
+    if isinstance(node, ast.Constant):
+        return node.value is None or isinstance(node.value, (bool, int, float, str))
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.UAdd, ast.USub)):
+        return _literal(node.operand)
+    if isinstance(node, (ast.List, ast.Tuple)):
+        return all(_literal(item) for item in node.elts)
+    return False
+
+
+def _disallowed(node: ast.AST) -> ast.AST | None:
+    """The first sub-expression of ``node`` outside the allowlist, else None."""
+    if _literal(node):
+        return None
+    if isinstance(node, ast.Name):
+        return node if node.id.startswith("_") or node.id in _NUMPY_MODULES or node.id == "contr" else None
+    if isinstance(node, ast.BinOp):
+        return node if not isinstance(node.op, _OPERATORS) else (_disallowed(node.left) or _disallowed(node.right))
+    if isinstance(node, ast.UnaryOp):
+        return node if not isinstance(node.op, _OPERATORS) else _disallowed(node.operand)
+    if isinstance(node, ast.Compare):
+        if not all(isinstance(op, _COMPARISONS) for op in node.ops):
+            return node
+        return next((bad for part in (node.left, *node.comparators) if (bad := _disallowed(part)) is not None), None)
+    if isinstance(node, ast.Attribute):
+        base = node.value
+        allowed = isinstance(base, ast.Name) and base.id in _NUMPY_MODULES and node.attr in _NUMPY_CONSTANTS
+        return None if allowed else node
+    if isinstance(node, ast.Call):
+        return _disallowed_call(node)
+    return node
+
+
+def _disallowed_call(node: ast.Call) -> ast.AST | None:
+    func = node.func
+    if isinstance(func, ast.Name) and func.id in TRANSFORMS:
+        pass
+    elif isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name):
+        if not (func.value.id in _NUMPY_MODULES and _numpy_function(func.attr)):
+            return node
+    else:
+        return node
+    for arg in node.args:
+        if isinstance(func, ast.Name) and func.id == "C" and _contrast(arg):
+            continue
+        bad = _disallowed(arg)
+        if bad is not None:
+            return bad
+    for keyword in node.keywords:
+        if keyword.arg is None:  # **kwargs
+            return node
+        if isinstance(func, ast.Name) and func.id == "C" and keyword.arg == "contr" and _contrast(keyword.value):
+            continue
+        if not _literal(keyword.value):
+            return keyword.value
     return None
 
 
-def check_formula(spec, error: type[Exception]) -> None:
-    """Raise ``error`` if a term of ``spec`` reaches private names, file I/O or builtins such as ``eval``.
+def _contrast(node: ast.AST) -> bool:
+    """``contr.treatment`` or ``contr.treatment(base=<literal>)`` (or one positional literal); also formulaic's
+    other contrasts by name (safe to evaluate; saving refuses them with its own message)."""
+    if isinstance(node, ast.Call):
+        literal_args = all(_literal(a) for a in node.args) and all(k.arg is not None and _literal(k.value) for k in node.keywords)
+        return literal_args and len(node.args) + len(node.keywords) <= 1 and _contrast(node.func)
+    return isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "contr" and node.attr in _CONTRASTS
 
-    ``predict`` evaluates each term's Python expression on new data (as formulaic does), so a
-    model file may only hold terms built from column names, arithmetic, numpy ufuncs and
-    formulaic transforms.
+
+def unsafe_part(expr: str) -> str | None:
+    """The first part of a term expression outside the allowlist (its source text), else None.
+
+    Examples
+    --------
+    >>> unsafe_part("np.log(x) + I(x ** 2) - center(`my col`)") is None
+    True
+    >>> unsafe_part("np.log(open('notes.txt'))")
+    "open('notes.txt')"
+    """
+    if not isinstance(expr, str):
+        return repr(expr)
+    source = _BACKQUOTED.sub("Q0", expr)
+    try:
+        tree = ast.parse(source, mode="eval")
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return expr
+    try:
+        bad = _disallowed(tree.body)
+    except RecursionError:
+        return expr
+    if bad is None:
+        return None
+    return ast.get_source_segment(source, bad) or expr
+
+
+def unsafe_lookup(name: str) -> bool:
+    """Whether a column-name lookup is refused: only dunder names (never column names in practice)."""
+    return not isinstance(name, str) or (name.startswith("__") and name.endswith("__"))
+
+
+_CBIND_ARGUMENTS = re.compile(r"^\s*cbind\((.*)\)\s*$", re.S)
+
+
+def check_formula_text(formula: str, error: type[Exception]) -> None:
+    """Raise ``error`` unless both sides of the stored formula text pass the allowlist.
+
+    The text (response included) is parsed again when a loaded model evaluates new data with
+    their response (``ng.heldout_deviance``, plots given data), so it is checked as the stored
+    spec is: the response is an allowed expression or ``cbind(a, b)`` of allowed expressions,
+    the right-hand side a formula whose terms are all allowed. Parsing evaluates nothing.
+
+    Examples
+    --------
+    >>> check_formula_text("cbind(s, f) ~ np.log(x) + C(g)", ValueError)
+    >>> check_formula_text("__import__('os').getcwd() ~ x", ValueError)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ValueError: The formula's response "__import__('os').getcwd()" uses ...
+    """
+    import formulaic
+
+    if not isinstance(formula, str):
+        raise error(f"The stored formula must be text; got {type(formula).__name__}.")
+    if not formula.strip():
+        return  # a model fitted to arrays (glm_fit) has no formula
+    lhs, tilde, rhs = formula.partition("~")
+    if not tilde:
+        lhs, rhs = "", formula
+    if lhs.strip():
+        cbind = _CBIND_ARGUMENTS.match(lhs)
+        parts = [part for part in cbind.group(1).split(",")] if cbind else [lhs]
+        for part in parts:
+            bad = unsafe_part(part.strip())
+            if bad is not None:
+                raise error(
+                    f"The formula's response {lhs.strip()!r} uses {bad!r}, which model files do not allow: "
+                    "a column name or an allowed expression (see the allowlist)."
+                )
+    try:
+        spec = formulaic.ModelSpec(rhs)
+    except Exception as parse_error:  # formulaic's parser raises several types
+        raise error(f"The stored formula {formula[:80]!r} cannot be parsed ({type(parse_error).__name__}).") from None
+    check_formula(spec, error)
+
+
+def check_formula(spec, error: type[Exception]) -> None:
+    """Raise ``error`` naming the first term of ``spec`` outside the allowlist (see the module's list).
+
+    Checks the parsed formula's factors, the term structure and the keys of the factor and
+    transform states: all that ``predict`` may look up or evaluate.
 
     Examples
     --------
@@ -82,19 +225,24 @@ def check_formula(spec, error: type[Exception]) -> None:
     >>> check_formula(formulaic.ModelSpec("np.log(x) + C(g) + center(z)"), ValueError)
     >>> check_formula(formulaic.ModelSpec("np.log(x) + open('notes.txt')"), ValueError)  # doctest: +ELLIPSIS
     Traceback (most recent call last):
-    ValueError: The formula term "open('notes.txt')" uses 'open', ...
+    ValueError: The formula term "open('notes.txt')" uses "open('notes.txt')", ...
     """
     from formulaic.parser.types import Factor
 
-    for term in spec.formula:
-        for factor in term.factors:
-            if factor.eval_method is Factor.EvalMethod.PYTHON:
-                part = _unsafe_part(factor.expr)
-                if part is not None:
-                    raise error(
-                        f"The formula term {factor.expr!r} uses {part!r}, which model files do not allow (predict would "
-                        "evaluate it): use column names, arithmetic, numpy ufuncs and formulaic transforms only."
-                    )
+    factors = {factor.expr: factor.eval_method is Factor.EvalMethod.LOOKUP for term in spec.formula for factor in term.factors}
+    for expr, lookup in factors.items():
+        part = (expr if unsafe_lookup(expr) else None) if lookup else unsafe_part(expr)
+        if part is not None:
+            raise error(
+                f"The formula term {expr!r} uses {part!r}, which model files do not allow (predict would evaluate it): use column "
+                "names, arithmetic, numpy ufuncs and formulaic's transforms (C, I, center, scale, standardize, poly, bs, log, exp) only."
+            )
+    # Everything else that names a factor must name one of the formula's (already checked) factors.
+    named = [f.factor.expr for item in spec.structure or () for scoped in item.scoped_terms for f in scoped.factors]
+    named += [*dict(spec.encoder_state or {}), *dict(spec.transform_state or {})]
+    for expr in named:
+        if expr not in factors:
+            raise error(f"The formula term {expr!r} is not a term of the formula {str(spec.formula)!r}: model files may not add terms.")
 
 
 # ---- the formulaic ModelSpec ------------------------------------------------------------------
@@ -181,16 +329,31 @@ def decode_model_spec(data: dict, decode: Callable[[Any], Any]):
     from formulaic.transforms.contrasts import ContrastsState, TreatmentContrasts
     from formulaic.utils.sentinels import UNSET
 
-    spec = ModelSpec(
-        formula=data["formula"],
-        materializer=data["materializer"],
-        materializer_params=decode(data["materializer_params"]),
-        ensure_full_rank=data["ensure_full_rank"],
-        na_action=data["na_action"],
-        output=data["output"],
-        cluster_by=data["cluster_by"],
-    )
+    if not isinstance(data.get("formula"), str) or data.get("materializer") != "pandas":
+        raise ModelFileError("The model file's formula spec must hold a formula string and the 'pandas' materializer.")
+    try:
+        spec = ModelSpec(
+            formula=data["formula"],
+            materializer=data["materializer"],
+            materializer_params=decode(data["materializer_params"]),
+            ensure_full_rank=data["ensure_full_rank"],
+            na_action=data["na_action"],
+            output=data["output"],
+            cluster_by=data["cluster_by"],
+        )
+    except ModelFileError:
+        raise
+    except Exception as error:
+        reason = _ANSI.sub("", str(error)).splitlines()[0] if str(error) else type(error).__name__
+        raise ModelFileError(f"The formula {data['formula']!r} stored in the model file cannot be parsed ({reason}).") from None
     check_formula(spec, ModelFileError)
+    named = [expr for item in data["structure"] for st in item["scoped_terms"] for expr, _ in st["factors"]]
+    named += [*data["encoder_state"]]
+    unknown = [expr for expr in named if expr not in {f.expr for term in spec.formula for f in term.factors}]
+    if unknown:
+        raise ModelFileError(
+            f"The formula term {unknown[0]!r} is not a term of the formula {data['formula']!r}: model files may not add terms."
+        )
     terms = {str(term): term for term in spec.formula}
     factors = {factor.expr: factor for term in spec.formula for factor in term.factors}
     structure = [
@@ -217,7 +380,9 @@ def decode_model_spec(data: dict, decode: Callable[[Any], Any]):
             treatment = TreatmentContrasts(base=UNSET if base is None else base[0])
             state["contrasts"] = ContrastsState(contrasts=treatment, levels=list(entry["contrasts"]["levels"]))
         encoder_state[expr] = (Factor.Kind(entry["kind"]), state)
-    return spec.update(structure=structure, encoder_state=encoder_state, transform_state=decode(data["transform_state"]))
+    spec = spec.update(structure=structure, encoder_state=encoder_state, transform_state=decode(data["transform_state"]))
+    check_formula(spec, ModelFileError)
+    return spec
 
 
 def same(a, b) -> bool:

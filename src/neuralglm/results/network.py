@@ -7,32 +7,32 @@ with standard errors that are conditional on the features.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from functools import partial
+from typing import ClassVar
 
 import jax
 import numpy as np
 import pandas as pd
 
-from neuralglm.data.design import Design, model_matrix_for
-from neuralglm.errors import SpecificationError
+from neuralglm.data.design import Design
 from neuralglm.family.family import Family
 from neuralglm.family.link import Link
 from neuralglm.fit.gradient import GradientControl, GradientSolution
 from neuralglm.fit.info import FitInfo
+from neuralglm.fit.linalg import aliased_columns
 from neuralglm.model.architecture import Architecture
 from neuralglm.model.inputs import InputScaling
 from neuralglm.model.params import Params
 from neuralglm.model.predictor import hidden_features_float64, linear_predictor_float64
-from neuralglm.results.common import SharedResultMethods, fit_statistics
-from neuralglm.results.summary import html_summary
+from neuralglm.results import parts
+from neuralglm.results.common import PREDICT_TYPES, FitStatistics, Fitted, ModelFileInfo, ResultBase, fit_statistics
+from neuralglm.results.model_file import ArrayStore
+from neuralglm.results.network_summary import AIC_CAVEAT, NetworkSummary
+from neuralglm.results.result import fitted_from_dict, refit_glm
 
-PREDICT_TYPES = ("response", "link")
-AIC_CAVEAT = (
-    "AIC/BIC count every weight and bias as a parameter (k). Network parameters are not identifiable "
-    "(units can be permuted, some may be redundant), so k overstates the effective degrees of freedom and "
-    "the usual asymptotics do not hold: compare held-out deviance before trusting these criteria."
-)
+__all__ = ["AIC_CAVEAT", "PREDICT_TYPES", "NetworkResult", "NetworkSummary", "make_network_result"]
 
 
 def _forward(arch: Architecture, params: Params, inputs: np.ndarray, offset: np.ndarray, link: Link):
@@ -49,7 +49,7 @@ def _inverse_link(eta, *, link):
 
 
 @dataclass(frozen=True, eq=False)
-class NetworkResult(SharedResultMethods):
+class NetworkResult(ResultBase):
     """A fitted neural GLM. Create it with :func:`neuralglm.fit`.
 
     Attributes
@@ -64,25 +64,19 @@ class NetworkResult(SharedResultMethods):
     n_params, n_obs, df_resid : counts.
     info : :class:`~neuralglm.fit.info.FitInfo` (``converged``, ``status``, ``history``).
     best_epoch : the epoch whose weights were kept (early stopping), else the last one.
+    statistics : the :class:`~neuralglm.results.common.FitStatistics` behind ``deviance``, ``aic``, ...
+    kind : ``"network"``.
     """
 
+    kind: ClassVar[str] = "network"
     formula: str
     family: Family
     link: Link
     architecture: Architecture
     params: Params = field(repr=False)
     scaling: InputScaling = field(repr=False)
-    deviance: float
-    null_deviance: float
-    pearson_chi2: float
-    loglik: float
-    aic: float
-    bic: float
-    dispersion: float
-    dispersion_method: str
+    statistics: FitStatistics = field(repr=False)
     n_params: int
-    n_obs: float
-    df_resid: float
     info: FitInfo
     best_epoch: int
     control: GradientControl = field(repr=False)
@@ -90,9 +84,9 @@ class NetworkResult(SharedResultMethods):
     dtype: str
     cov_type: str
     validation_rows: np.ndarray = field(repr=False)
-    fitted_eta: np.ndarray = field(repr=False)
-    fitted_mu: np.ndarray = field(repr=False)
     design: Design = field(repr=False)
+    fitted: Fitted | None = field(repr=False)
+    source: ModelFileInfo | None = field(default=None, repr=False)
 
     # ---- statistics --------------------------------------------------------------------
     @property
@@ -143,40 +137,26 @@ class NetworkResult(SharedResultMethods):
             return list(self.scaling.names)
         return [f"h{j}" for j in range(1, self.architecture.hidden[-1] + 1)]
 
-    # ---- predictions, residuals, features ------------------------------------------------
-    def _inputs(self, new_data, offset, exposure) -> tuple[np.ndarray, np.ndarray, pd.Index | None]:
-        if new_data is None:
-            return self.scaling.transform(self.design.X), self.design.offset, pd.Index(self.design.row_labels)
-        X, offset_values = model_matrix_for(self.design, new_data, offset=offset, exposure=exposure)
-        index = new_data.index if isinstance(new_data, pd.DataFrame) else None
-        return self.scaling.transform(X), offset_values, index
+    # ---- the predictor, features ----------------------------------------------------------------
+    def _linear_predictor(self, X: np.ndarray, offset: np.ndarray) -> np.ndarray:
+        return linear_predictor_float64(self.params, self.architecture, self.scaling.transform(X), offset)
 
-    def predict(self, new_data=None, type: str = "response", *, offset=None, exposure=None) -> pd.Series:
-        """Predictions on the response (``mu``) or link (``eta``) scale, R's ``predict(type=)``.
-
-        ``new_data=None`` returns the fitted values. New data go through the stored formula and
-        input scaling; factor levels unseen in training raise a :class:`DataError`.
-        """
-        if type not in PREDICT_TYPES:
-            raise SpecificationError(f"type must be one of {', '.join(PREDICT_TYPES)}; got {type!r}.")
-        if new_data is None:
-            values = self.fitted_mu if type == "response" else self.fitted_eta
-            return pd.Series(values, index=self.design.row_labels, name=type)
-        inputs, offset_values, index = self._inputs(new_data, offset, exposure)
-        eta, mu = _forward(self.architecture, self.params, inputs, offset_values, self.link)
-        return pd.Series(mu if type == "response" else eta, index=index, name=type)
+    def _mean(self, eta: np.ndarray) -> np.ndarray:
+        with jax.enable_x64(True):
+            return np.asarray(_inverse_link(jax.device_put(eta), link=self.link), dtype=np.float64)
 
     def features(self, new_data=None) -> pd.DataFrame:
         """The last hidden layer, one column per unit (``h1 … hK``): the engineered features.
 
         With ``hidden=()`` these are the standardized inputs.
         """
-        inputs, _, index = (
-            self._inputs(new_data, None, None) if new_data is not None else (self.scaling.transform(self.design.X), None, None)
-        )
         if new_data is None:
-            index = pd.Index(self.design.row_labels)
-        values = hidden_features_float64(self.params, self.architecture, inputs)
+            self._fitted("features() without new data")
+            X, index = self.design.X, pd.Index(self.design.row_labels)
+        else:
+            X, _ = self._new_design(new_data, None, None)
+            index = new_data.index if isinstance(new_data, pd.DataFrame) else None
+        values = hidden_features_float64(self.params, self.architecture, self.scaling.transform(X))
         return pd.DataFrame(values, index=index, columns=self._feature_names())
 
     def output_glm(self, *, cov_type: str | None = None, dispersion=None):
@@ -193,9 +173,7 @@ class NetworkResult(SharedResultMethods):
         -------
         FitResult
         """
-        from neuralglm.api import glm_fit
-        from neuralglm.fit.linalg import aliased_columns
-
+        self._fitted("output_glm()")
         design = self.design
         if self.architecture.n_hidden == 0:
             X, names = design.X, list(design.column_names)
@@ -211,19 +189,7 @@ class NetworkResult(SharedResultMethods):
             aliased = aliased_columns(X, design.total_weights)
             keep = [j for j in range(X.shape[1]) if j not in aliased]
             X, names = X[:, keep], [names[j] for j in keep]
-        return glm_fit(
-            X,
-            design.y,
-            self.family,
-            self.link,
-            column_names=names,
-            offset=design.offset,
-            weights=design.weights,
-            freq_weights=design.freq_weights,
-            dispersion=dispersion,
-            cov_type=cov_type or self.cov_type,
-            progress=False,
-        )
+        return refit_glm(X, names, design, self.family, self.link, cov_type=cov_type or self.cov_type, dispersion=dispersion)
 
     def summary(self, coefficients: bool = False):
         """Architecture, parameter count, fit statistics and training history.
@@ -231,7 +197,63 @@ class NetworkResult(SharedResultMethods):
         ``coefficients=True`` adds the output layer refitted as a GLM (:meth:`output_glm`),
         labelled "conditional on learned features".
         """
-        return NetworkSummary.from_fit(self, coefficients)
+        summary = NetworkSummary.from_fit(self, coefficients)
+        return dataclasses.replace(summary, header=(*summary.header, *self._file_line())) if self.source else summary
+
+    # ---- model files ---------------------------------------------------------------------------
+    def to_dict(self, store: ArrayStore, include_data: bool) -> dict:
+        """The model-file form (format 2): JSON values, with the arrays put in ``store``."""
+        node = {
+            "formula": self.formula,
+            "family": parts.family_string(self.family),
+            "link": parts.link_string(self.link),
+            "architecture": parts.architecture_to_dict(self.architecture),
+            "params": parts.params_to_dict(self.params, store, "params"),
+            "scaling": parts.scaling_to_dict(self.scaling, store, "scaling"),
+            "statistics": self.statistics.to_dict(),
+            "n_params": int(self.n_params),
+            "info": parts.info_to_dict(self.info, store, "info"),
+            "best_epoch": int(self.best_epoch),
+            "control": parts.control_to_dict(self.control),
+            "seed": int(self.seed),
+            "dtype": self.dtype,
+            "cov_type": self.cov_type,
+            "validation_rows": store.put("validation_rows", np.asarray(self.validation_rows)),
+            "design": parts.design_to_dict(self.design, store, "design", include_data),
+            "fitted": None,
+        }
+        if include_data and self.fitted is not None:
+            node["fitted"] = {"eta": store.put("fitted.eta", self.fitted.eta), "mu": store.put("fitted.mu", self.fitted.mu)}
+        return node
+
+    @classmethod
+    def from_dict(cls, node: dict, store: ArrayStore, source: ModelFileInfo) -> NetworkResult:
+        """Rebuild from :meth:`to_dict`, checking every entry (:class:`ModelFileError` naming the first bad one)."""
+        design = parts.design_from_dict(parts.field(node, "design", dict, "result"), store)
+        arch = parts.architecture_from_dict(parts.field(node, "architecture", dict, "result"))
+        scaling = parts.scaling_from_dict(parts.field(node, "scaling", dict, "result"), store, design.n_coef)
+        params = parts.params_from_dict(parts.field(node, "params", list, "result"), store, arch, scaling.n_in, design.has_intercept)
+        rows = store.get(parts.field(node, "validation_rows", str, "result"), kind="iu")
+        return cls(
+            formula=parts.field(node, "formula", str, "result"),
+            family=parts.family_from(node.get("family")),
+            link=parts.link_from(node.get("link")),
+            architecture=arch,
+            params=params,
+            scaling=scaling,
+            statistics=FitStatistics.from_dict(parts.field(node, "statistics", dict, "result")),
+            n_params=parts.field(node, "n_params", int, "result"),
+            info=parts.info_from_dict(parts.field(node, "info", dict, "result"), store),
+            best_epoch=parts.field(node, "best_epoch", int, "result"),
+            control=parts.control_from_dict(parts.field(node, "control", dict, "result")),
+            seed=parts.field(node, "seed", int, "result"),
+            dtype=parts.field(node, "dtype", str, "result"),
+            cov_type=parts.field(node, "cov_type", str, "result"),
+            validation_rows=rows,
+            design=design,
+            fitted=fitted_from_dict(parts.field(node, "fitted", (dict, type(None)), "result"), store, design.n_obs),
+            source=source,
+        )
 
     def __repr__(self) -> str:
         return (
@@ -270,17 +292,8 @@ def make_network_result(
         architecture=arch,
         params=solution.params,
         scaling=scaling,
-        deviance=stats.deviance,
-        null_deviance=stats.null_deviance,
-        pearson_chi2=stats.pearson_chi2,
-        loglik=stats.loglik,
-        aic=stats.aic,
-        bic=stats.bic,
-        dispersion=stats.dispersion,
-        dispersion_method=stats.dispersion_method,
+        statistics=stats,
         n_params=n_params,
-        n_obs=stats.n_obs,
-        df_resid=stats.df_resid,
         info=solution.info,
         best_epoch=solution.best_epoch,
         control=control,
@@ -288,110 +301,6 @@ def make_network_result(
         dtype=dtype,
         cov_type=cov_type,
         validation_rows=solution.validation_rows,
-        fitted_eta=eta,
-        fitted_mu=mu,
         design=design,
+        fitted=Fitted(eta, mu),
     )
-
-
-def _status_words(info: FitInfo) -> str:
-    """The status as a summary says it: "converged", "stalled at working precision", "iteration limit", …"""
-    if info.status.name == "STALLED" and "working precision" in info.message:
-        return "stalled at working precision"
-    return info.status.label
-
-
-def _history_rows(history: pd.DataFrame, best_epoch: int, *, validation: bool) -> pd.DataFrame:
-    """The first, best and last rows of the training history, in the columns a summary shows."""
-    picks = (
-        sorted({0, len(history) - 1} | set(np.flatnonzero(history["iteration"].to_numpy() == best_epoch).tolist())) if len(history) else []
-    )
-    columns = ["iteration", "objective", *(["validation_deviance"] if validation else []), "seconds"]
-    return history.iloc[picks][columns]
-
-
-@dataclass(frozen=True)
-class NetworkSummary:
-    """Printable summary of a :class:`NetworkResult`: ``str()`` for text, ``_repr_html_`` for notebooks.
-
-    Attributes
-    ----------
-    header, footer : text lines.
-    history : selected rows of the training history (first, best, last).
-    coefficients : output-layer table conditional on the learned features, or ``None``.
-    """
-
-    header: tuple[str, ...]
-    history: pd.DataFrame
-    footer: tuple[str, ...]
-    coefficients: pd.DataFrame | None = None
-
-    @classmethod
-    def from_fit(cls, net: NetworkResult, coefficients: bool = False) -> NetworkSummary:
-        info, control, arch = net.info, net.control, net.architecture
-        header = [f"Neural GLM · {net.family}(link={net.link}) · {arch.describe(net.scaling.n_in)}"]
-        formula_line = f"Formula: {net.formula}"
-        if net.design.offset_source.any:
-            formula_line += f"   Offset: {net.design.offset_source.describe()}"
-        header.append(formula_line)
-        if net.scaling.standardized:
-            header.append(f"Standardized inputs: {', '.join(net.scaling.standardized)}")
-        dispersion = {
-            "fixed": f"{net.dispersion:g} (fixed)",
-            "pearson": f"{net.dispersion:.6g} (Pearson, df = n − k)",
-            "user": f"{net.dispersion:g} (given)",
-        }[net.dispersion_method]
-        header.append(
-            f"Parameters (k): {net.n_params:,}   Observations: {net.n_obs:,.0f}   Df residual (n − k): {net.df_resid:,.0f}   Dispersion: {dispersion}"
-        )
-        unit = "iterations" if info.solver == "lbfgs" else "epochs"
-        penalty_scope = " on hidden layers only" if control.l2 and not control.penalize_output else ""
-        if info.solver == "lbfgs":
-            settings = f"tol {control.tol:g}"
-        else:
-            rate = "schedule" if callable(control.learning_rate) else f"{control.learning_rate:g}"
-            settings = f"batch {control.batch_size}, learning rate {rate}"
-        header.append(
-            f"Solver: {info.solver}, {info.n_iter} {unit} ({settings}, l2 {control.l2:g}{penalty_scope}, {net.dtype}, seed {net.seed}) · "
-            f"{_status_words(info)} · {info.seconds:.2f} s"
-        )
-        if control.early_stopping:
-            header.append(
-                f"Early stopping: validation fraction {control.validation_fraction:g} ({len(net.validation_rows):,} rows), "
-                f"best epoch {net.best_epoch} of {info.n_iter}"
-            )
-        if info.status.name not in ("CONVERGED", "EARLY_STOPPED"):
-            header.append(f"Warning: {info.message}")
-        shown = _history_rows(info.history, net.best_epoch, validation=control.early_stopping)
-        footer = [
-            f"Deviance {net.deviance:,.6g} · Null deviance {net.null_deviance:,.6g} · Deviance explained {100 * net.deviance_explained:.2f}%",
-            f"Log-likelihood {net.loglik:,.6g} · AIC {net.aic:,.6g} · BIC {net.bic:,.6g}",
-            f"Note: {AIC_CAVEAT}",
-        ]
-        table = None
-        if coefficients:
-            table = net.output_glm().coef_table()
-        return cls(tuple(header), shown.reset_index(drop=True), tuple(footer), table)
-
-    def __str__(self) -> str:
-        lines = [*self.header, "", "Training history (mean deviance per unit weight):", self.history.to_string(index=False), ""]
-        if self.coefficients is not None:
-            lines += [
-                "Output layer refitted as a GLM, conditional on learned features:",
-                self.coefficients.to_string(float_format=lambda v: f"{v:.6g}"),
-                "",
-            ]
-        lines += list(self.footer)
-        return "\n".join(lines)
-
-    def __repr__(self) -> str:
-        return str(self)
-
-    def _repr_html_(self) -> str:
-        parts = [self.history.to_html(index=False, float_format=lambda v: f"{v:.6g}")]
-        if self.coefficients is not None:
-            parts += [
-                "<div>Output layer refitted as a GLM, conditional on learned features:</div>",
-                self.coefficients.to_html(float_format=lambda v: f"{v:.6g}"),
-            ]
-        return html_summary(self.header, parts, self.footer)

@@ -6,26 +6,29 @@ a summary) is a method with a verb.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import jax
 import numpy as np
 import pandas as pd
 
-from neuralglm.data.design import Design, model_matrix_for
-from neuralglm.errors import SpecificationError
+from neuralglm.data.design import Design, design_from_arrays
 from neuralglm.family.family import Family, Gaussian
 from neuralglm.family.link import Identity, Link
 from neuralglm.fit.info import FitInfo
-from neuralglm.fit.irls import IRLSSolution
+from neuralglm.fit.irls import IRLSControl, IRLSSolution, fit_irls
 from neuralglm.inference import covariance, significance
-from neuralglm.results.common import SharedResultMethods, fit_statistics
+from neuralglm.results import parts
+from neuralglm.results.common import PREDICT_TYPES, FitStatistics, Fitted, ModelFileInfo, ResultBase, fit_statistics
+from neuralglm.results.model_file import ArrayStore
 
-PREDICT_TYPES = ("response", "link")
+__all__ = ["PREDICT_TYPES", "FitResult", "make_result"]
 
 
 @dataclass(frozen=True, eq=False)
-class FitResult(SharedResultMethods):
+class FitResult(ResultBase):
     """A fitted GLM. Create it with :func:`neuralglm.glm`.
 
     Attributes
@@ -37,6 +40,9 @@ class FitResult(SharedResultMethods):
     dispersion : 1 for Poisson/binomial/negative binomial, else Pearson χ²/df_resid.
     df_model, df_resid, df_null, n_obs, rank : degrees of freedom and counts.
     info : :class:`~neuralglm.fit.info.FitInfo` (``converged``, ``n_iter``, ``history``).
+    statistics : the :class:`~neuralglm.results.common.FitStatistics` behind ``deviance``, ``aic``, ...
+    fitted_eta, fitted_mu : the fitted values (a model saved without data raises asking for them).
+    kind : ``"glm"``.
 
     Notes
     -----
@@ -47,6 +53,7 @@ class FitResult(SharedResultMethods):
     count it in AIC).
     """
 
+    kind: ClassVar[str] = "glm"
     formula: str
     family: Family
     link: Link
@@ -54,23 +61,14 @@ class FitResult(SharedResultMethods):
     std_errors: pd.Series
     vcov: pd.DataFrame
     cov_type: str
-    deviance: float
-    null_deviance: float
-    pearson_chi2: float
-    loglik: float
-    aic: float
-    bic: float
-    dispersion: float
-    dispersion_method: str
+    statistics: FitStatistics = field(repr=False)
     df_model: int
-    df_resid: float
     df_null: float
-    n_obs: float
     rank: int
     info: FitInfo
-    fitted_eta: np.ndarray = field(repr=False)
-    fitted_mu: np.ndarray = field(repr=False)
     design: Design = field(repr=False)
+    fitted: Fitted | None = field(repr=False)
+    source: ModelFileInfo | None = field(default=None, repr=False)
 
     # ---- statistics -------------------------------------------------------------------
     @property
@@ -121,34 +119,70 @@ class FitResult(SharedResultMethods):
     def conf_int(self, level: float = 0.95) -> pd.DataFrame:
         """Wald confidence intervals (t-based when the dispersion is estimated), columns ``lower``, ``upper``."""
         table = self.coef_table(level)
-        return pd.DataFrame({"lower": table.iloc[:, 4], "upper": table.iloc[:, 5]})
+        return table[["lower", "upper"]]  # keeps attrs["level"]
 
-    # ---- predictions and residuals -------------------------------------------------------
-    def predict(self, new_data=None, type: str = "response", *, offset=None, exposure=None) -> pd.Series:
-        """Predictions on the response (``mu``) or link (``eta``) scale, R's ``predict(type=)``.
+    # ---- the predictor -------------------------------------------------------------------------
+    def _linear_predictor(self, X: np.ndarray, offset: np.ndarray) -> np.ndarray:
+        return X @ self.coef.to_numpy() + offset
 
-        ``new_data=None`` returns the fitted values. For new data the design matrix is rebuilt
-        from the stored formula; offsets given as column names are re-read from ``new_data``.
-        """
-        if type not in PREDICT_TYPES:
-            raise SpecificationError(f"type must be one of {', '.join(PREDICT_TYPES)}; got {type!r}.")
-        if new_data is None:
-            values = self.fitted_mu if type == "response" else self.fitted_eta
-            return pd.Series(values, index=self.design.row_labels, name=type)
-        X, offset_values = model_matrix_for(self.design, new_data, offset=offset, exposure=exposure)
-        eta = X @ self.coef.to_numpy() + offset_values
-        index = new_data.index if isinstance(new_data, pd.DataFrame) else None
-        if type == "link":
-            return pd.Series(eta, index=index, name="link")
+    def _mean(self, eta: np.ndarray) -> np.ndarray:
         with jax.enable_x64(True):
-            mu = np.asarray(self.link.inverse(eta), dtype=np.float64)
-        return pd.Series(mu, index=index, name="response")
+            return np.asarray(self.link.inverse(eta), dtype=np.float64)
 
     def summary(self, level: float = 0.95):
         """An R-style summary: text with ``print()``, HTML in notebooks, ``.coefficients`` as a DataFrame."""
         from neuralglm.results.summary import Summary
 
-        return Summary.from_fit(self, level)
+        summary = Summary.from_fit(self, level)
+        return dataclasses.replace(summary, header=(*summary.header, *self._file_line())) if self.source else summary
+
+    # ---- model files ---------------------------------------------------------------------------
+    def to_dict(self, store: ArrayStore, include_data: bool) -> dict:
+        """The model-file form (format 2): JSON values, with the arrays put in ``store``."""
+        node = {
+            "formula": self.formula,
+            "family": parts.family_string(self.family),
+            "link": parts.link_string(self.link),
+            "coef": parts.series_to_dict(self.coef, store, "coef"),
+            "std_errors": parts.series_to_dict(self.std_errors, store, "std_errors"),
+            "vcov": store.put("vcov", self.vcov.to_numpy()),
+            "cov_type": self.cov_type,
+            "statistics": self.statistics.to_dict(),
+            "df_model": int(self.df_model),
+            "df_null": float(self.df_null),
+            "rank": int(self.rank),
+            "info": parts.info_to_dict(self.info, store, "info"),
+            "design": parts.design_to_dict(self.design, store, "design", include_data),
+            "fitted": None,
+        }
+        if include_data and self.fitted is not None:
+            node["fitted"] = {"eta": store.put("fitted.eta", self.fitted.eta), "mu": store.put("fitted.mu", self.fitted.mu)}
+        return node
+
+    @classmethod
+    def from_dict(cls, node: dict, store: ArrayStore, source: ModelFileInfo) -> FitResult:
+        """Rebuild from :meth:`to_dict`, checking every entry (:class:`ModelFileError` naming the first bad one)."""
+        design = parts.design_from_dict(parts.field(node, "design", dict, "result"), store)
+        names = list(design.column_names)
+        coef = parts.series_from_dict(parts.field(node, "coef", dict, "result"), store, "coef", names)
+        vcov = store.get(parts.field(node, "vcov", str, "result"), ndim=2, shape=(len(names), len(names)))
+        return cls(
+            formula=parts.field(node, "formula", str, "result"),
+            family=parts.family_from(node.get("family")),
+            link=parts.link_from(node.get("link")),
+            coef=coef.rename("coef"),
+            std_errors=parts.series_from_dict(parts.field(node, "std_errors", dict, "result"), store, "std_errors", names),
+            vcov=pd.DataFrame(vcov, index=names, columns=names),
+            cov_type=parts.field(node, "cov_type", str, "result"),
+            statistics=FitStatistics.from_dict(parts.field(node, "statistics", dict, "result")),
+            df_model=parts.field(node, "df_model", int, "result"),
+            df_null=float(parts.field(node, "df_null", (int, float), "result")),
+            rank=parts.field(node, "rank", int, "result"),
+            info=parts.info_from_dict(parts.field(node, "info", dict, "result"), store),
+            design=design,
+            fitted=fitted_from_dict(parts.field(node, "fitted", (dict, type(None)), "result"), store, design.n_obs),
+            source=source,
+        )
 
     def __repr__(self) -> str:
         return (
@@ -180,21 +214,40 @@ def make_result(
         std_errors=pd.Series(np.sqrt(np.diag(vcov)), index=names, name="std_error"),
         vcov=pd.DataFrame(vcov, index=names, columns=names),
         cov_type=cov_type,
-        deviance=stats.deviance,
-        null_deviance=stats.null_deviance,
-        pearson_chi2=stats.pearson_chi2,
-        loglik=stats.loglik,
-        aic=stats.aic,
-        bic=stats.bic,
-        dispersion=stats.dispersion,
-        dispersion_method=stats.dispersion_method,
+        statistics=stats,
         df_model=rank - int(design.has_intercept),
-        df_resid=stats.df_resid,
         df_null=stats.n_obs - int(design.has_intercept),
-        n_obs=stats.n_obs,
         rank=rank,
         info=solution.info,
-        fitted_eta=solution.eta,
-        fitted_mu=solution.mu,
         design=design,
+        fitted=Fitted(solution.eta, solution.mu),
     )
+
+
+def fitted_from_dict(node: dict | None, store: ArrayStore, n_obs: int) -> Fitted | None:
+    """The fitted values of a model file (``None`` when saved without data), one per training row."""
+    if node is None:
+        return None
+    eta = store.get(parts.field(node, "eta", str, "fitted"), shape=(n_obs,))
+    mu = store.get(parts.field(node, "mu", str, "fitted"), shape=(n_obs,))
+    return Fitted(eta.astype(np.float64), mu.astype(np.float64))
+
+
+def refit_glm(X: np.ndarray, names: list[str], design: Design, family: Family, link: Link, *, cov_type: str, dispersion=None) -> FitResult:
+    """A GLM fitted by IRLS to the matrix ``X`` with the response, weights and offset of ``design`` (as ``ng.glm_fit``)."""
+    covariance.check_cov_type(cov_type)
+    refit = design_from_arrays(
+        X, design.y, column_names=names, weights=design.weights, freq_weights=design.freq_weights, offset=design.offset, family=family
+    )
+    solution = fit_irls(
+        refit.X,
+        refit.y,
+        refit.total_weights,
+        refit.offset,
+        family,
+        link,
+        column_names=refit.column_names,
+        control=IRLSControl(),
+        progress=False,
+    )
+    return make_result(refit, family, link, solution, dispersion=dispersion, cov_type=cov_type)

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import html
+import math
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 from scipy import stats
+
+from neuralglm.inference.significance import INTERVAL_COLUMNS, level_label
 
 
 def format_p_value(p: float) -> str:
@@ -21,6 +24,41 @@ def format_p_value(p: float) -> str:
     return f"{p:.4f}"
 
 
+def format_count(value: float) -> str:
+    """A count as people write it: ``'64'``, ``'1,234'``; a fractional one (from fractional frequency weights) as ``'83.2'``.
+
+    ``n_obs``, ``df_resid`` and ``df_null`` are floats (frequency weights may be fractional);
+    whole values print without a decimal point, others keep their digits instead of being
+    rounded to a count they are not.
+
+    Examples
+    --------
+    >>> format_count(64.0), format_count(1234.0), format_count(83.2), format_count(float("nan"))
+    ('64', '1,234', '83.2', 'nan')
+    """
+    value = float(value)
+    if math.isfinite(value) and value == round(value):
+        return f"{round(value):,}"
+    return f"{value:,.10g}"
+
+
+def interval_title(table: pd.DataFrame) -> str:
+    """The line above a coefficient table: its tests and the level of its ``lower``/``upper`` columns.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> table = pd.DataFrame(columns=["estimate", "std_error", "t_value", "p_value", "lower", "upper"])
+    >>> table.attrs["level"] = 0.9
+    >>> interval_title(table)
+    'Coefficients, with Wald t tests and 90% confidence intervals (lower, upper):'
+    """
+    test = "t" if "t_value" in table.columns else "z"
+    level = table.attrs.get("level")
+    interval = "confidence intervals" if level is None else f"{level_label(level)} confidence intervals"
+    return f"Coefficients, with Wald {test} tests and {interval} (lower, upper):"
+
+
 @dataclass(frozen=True)
 class Summary:
     """A printable summary. ``str()`` gives the text, ``_repr_html_`` the notebook table.
@@ -28,7 +66,9 @@ class Summary:
     Attributes
     ----------
     header : list of header lines.
-    coefficients : DataFrame of estimates, std errors, statistics, p-values, intervals.
+    coefficients : DataFrame of estimates, std errors, statistics, p-values and the interval
+        columns ``lower``, ``upper``; its ``attrs["level"]`` is their level, printed in the
+        line above the table (``"... 95% confidence intervals (lower, upper):"``).
     footer : list of footer lines.
     """
 
@@ -56,7 +96,7 @@ class Summary:
             "user": f"{fit.dispersion:g} (given)",
         }[fit.dispersion_method]
         header.append(
-            f"Observations: {fit.n_obs:,.0f}   Df residual: {fit.df_resid:,.0f}   Dispersion: {dispersion}   Covariance: {fit.cov_type}"
+            f"Observations: {format_count(fit.n_obs)}   Df residual: {format_count(fit.df_resid)}   Dispersion: {dispersion}   Covariance: {fit.cov_type}"
         )
         if info.status.name not in ("CONVERGED", "CLOSED_FORM"):
             header.append(f"Warning: {info.message}")
@@ -64,16 +104,17 @@ class Summary:
         footer = []
         if fit._is_linear_model:
             sigma = np.sqrt(fit.dispersion)
-            footer.append(f"Residual standard error: {sigma:.6g} on {fit.df_resid:,.0f} df")
+            footer.append(f"Residual standard error: {sigma:.6g} on {format_count(fit.df_resid)} df")
             f_stat = fit.f_statistic
             if f_stat is not None:
                 p = stats.f.sf(f_stat[0], f_stat[1], f_stat[2])
                 footer.append(
                     f"R²: {fit.r_squared:.4f} · Adjusted R²: {fit.adj_r_squared:.4f} · "
-                    f"F: {f_stat[0]:.4g} on {f_stat[1]} and {f_stat[2]:,.0f} df, p {format_p_value(p)}"
+                    f"F: {f_stat[0]:.4g} on {format_count(f_stat[1])} and {format_count(f_stat[2])} df, p {format_p_value(p)}"
                 )
         footer.append(
-            f"Deviance {fit.deviance:,.6g} on {fit.df_resid:,.0f} df · Null deviance {fit.null_deviance:,.6g} on {fit.df_null:,.0f} df"
+            f"Deviance {fit.deviance:,.6g} on {format_count(fit.df_resid)} df · "
+            f"Null deviance {fit.null_deviance:,.6g} on {format_count(fit.df_null)} df"
         )
         footer.append(f"Log-likelihood {fit.loglik:,.6g} · AIC {fit.aic:,.6g} · BIC {fit.bic:,.6g}")
         return cls(tuple(header), table, tuple(footer))
@@ -86,14 +127,21 @@ class Summary:
         shown["std_error"] = table["std_error"].map(lambda v: f"{v:.4g}")
         shown[statistic] = table[statistic].map(lambda v: f"{v:.3f}")
         shown["p_value"] = table["p_value"].map(format_p_value)
-        low, high = table.columns[4], table.columns[5]
-        shown[low.split(" ")[1].strip("()")] = table[low].map(lambda v: f"{v:.5g}")
-        shown[high.split(" ")[1].strip("()")] = table[high].map(lambda v: f"{v:.5g}")
+        for name in INTERVAL_COLUMNS:
+            shown[name] = table[name].map(lambda v: f"{v:.5g}")
         shown["signif"] = table["p_value"].map(_stars)
         return shown.to_string()
 
     def __str__(self) -> str:
-        lines = [*list(self.header), "", self._table_text(), "---", "Signif. codes: 0 '***' 0.001 '**' 0.01 '*' 0.05 '.' 0.1 ' ' 1", ""]
+        lines = [
+            *list(self.header),
+            "",
+            interval_title(self.coefficients),
+            self._table_text(),
+            "---",
+            "Signif. codes: 0 '***' 0.001 '**' 0.01 '*' 0.05 '.' 0.1 ' ' 1",
+            "",
+        ]
         lines += list(self.footer)
         return "\n".join(lines)
 
@@ -102,7 +150,8 @@ class Summary:
 
     def _repr_html_(self) -> str:
         table = self.coefficients.to_html(float_format=lambda v: f"{v:.6g}", classes="neuralglm-summary")
-        return html_summary(self.header, [table], self.footer)
+        title = f"<div>{html.escape(interval_title(self.coefficients))}</div>"
+        return html_summary(self.header, [title, table], self.footer)
 
 
 def html_summary(header, body: list[str], footer) -> str:

@@ -1,9 +1,10 @@
 r"""How well a fitted model describes the data (observed vs fitted, calibration) and its prediction surface.
 
 Every function takes a fitted model (:class:`~neuralglm.FitResult` or
-:class:`~neuralglm.NetworkResult`), reads only ``predict``, ``fitted_mu`` and ``design``,
-draws on ``ax`` (or a new figure) and returns the Axes. For a count model fitted with an
-exposure (``exposure="holders"``), means are compared as rates per unit of exposure.
+:class:`~neuralglm.NetworkResult`) and data with the response (the training rows when
+omitted), reads only ``predict`` and ``design``, draws on ``ax`` (or a new figure) and
+returns the Axes. For a count model fitted with an exposure (``exposure="holders"``), means
+are compared as rates per unit of exposure.
 """
 
 from __future__ import annotations
@@ -11,23 +12,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from neuralglm.errors import SpecificationError
+from neuralglm.errors import DataError, SpecificationError
 from neuralglm.family.family import Binomial
 from neuralglm.plots import _common
-
-
-def _observed(fit, data) -> dict[str, np.ndarray]:
-    """y, predicted mu, total weights and exposure (ones without one), on the fit's or new data."""
-    if data is None:
-        design = fit.design
-        mu = np.asarray(fit.fitted_mu, dtype=np.float64)
-    else:
-        from neuralglm.evaluate import evaluation_design
-
-        design = evaluation_design(fit, data)
-        mu = fit.predict(data).to_numpy(dtype=np.float64)
-    exposure = np.exp(design.offset) if _common.exposure_name(fit) is not None else np.ones_like(mu)
-    return {"y": np.asarray(design.y, dtype=np.float64), "mu": mu, "weights": np.asarray(design.total_weights), "exposure": exposure}
+from neuralglm.plots._rows import data_and_axes, model_rows
 
 
 def _weighted_bins(score: np.ndarray, weights: np.ndarray, bins: int) -> np.ndarray:
@@ -46,12 +34,16 @@ def _set_log_if_wide(ax, values) -> None:
         ax.set_yscale("log")
 
 
-def observed_vs_fitted(fit, ax=None):
+def observed_vs_fitted(fit, data=None, ax=None):
     """Observed responses against fitted means, with the 45° line and a binned-mean smoother.
 
     Parameters
     ----------
     fit : FitResult or NetworkResult
+    data : DataFrame, optional
+        Data with the response (e.g. a test set): its observed values against
+        ``fit.predict(data)``. The training rows when omitted (a model saved without its
+        training data then raises :class:`~neuralglm.errors.ModelFileError` asking for them).
     ax : matplotlib Axes, optional
         Where to draw; a new figure when omitted.
 
@@ -72,18 +64,22 @@ def observed_vs_fitted(fit, ax=None):
     ...              family="poisson", exposure="holders")
     >>> observed_vs_fitted(fit).get_xlabel()
     'Fitted mean μ̂ of claims'
+    >>> observed_vs_fitted(fit, ng.datasets.load_insurance().tail(16)).get_xlabel()  # new data
+    'Predicted mean μ̂ of claims'
     """
+    data, ax = data_and_axes(data, ax, "observed_vs_fitted")
+    rows = model_rows(fit, data, "observed_vs_fitted")
     ax = _common.new_axes(ax)
-    values = _observed(fit, None)
-    keep = values["weights"] > 0
-    mu, y = values["mu"][keep], values["y"][keep]
+    keep = rows.total_weights > 0
+    mu, y = rows.mu[keep], rows.y[keep]
     ax.scatter(mu, y, **_common.POINT_STYLE)
     both = np.concatenate([mu, y])
     _common.identity_line(ax, float(both.min()), float(both.max()))
     _common.smoother(ax, mu, y)
     _set_log_if_wide(ax, both)
     response = fit.design.response_name
-    _common.style(ax, "Observed vs fitted", f"Fitted mean μ̂ of {response}", f"Observed {response}")
+    title, kind = ("Observed vs fitted", "Fitted") if data is None else ("Observed vs predicted", "Predicted")
+    _common.style(ax, title, f"{kind} mean μ̂ of {response}", f"Observed {response}")
     return ax
 
 
@@ -98,9 +94,10 @@ def calibration(fit, data=None, bins: int = 10, ax=None):
     ----------
     fit : FitResult or NetworkResult
     data : DataFrame, optional
-        New data with the response (e.g. a test set); the fitted data when omitted. Offset and
-        exposure columns are re-read by name; prior weights of new data are taken as 1
-        (binomial: the trials of a ``cbind`` response).
+        Data with the response (e.g. a test set); the training rows when omitted (a model
+        saved without its training data then raises :class:`~neuralglm.errors.ModelFileError`
+        asking for them). Response, offset/exposure and weight columns are re-read by the
+        names used when fitting.
     bins : int
         Number of bins (10: deciles).
     ax : matplotlib Axes, optional
@@ -125,12 +122,14 @@ def calibration(fit, data=None, bins: int = 10, ax=None):
     >>> ax.get_ylabel()
     'Observed claims per holders'
     """
-    if not isinstance(bins, int) or bins < 2:
-        raise SpecificationError(f"bins must be an integer ≥ 2; got {bins!r}.")
+    if isinstance(bins, bool) or not isinstance(bins, (int, np.integer)) or bins < 2:
+        raise SpecificationError(f"The 'bins' parameter of calibration must be an integer ≥ 2. Got {bins!r} instead.")
+    bins = int(bins)
+    data, ax = data_and_axes(data, ax, "calibration")
+    rows = model_rows(fit, data, "calibration")
     ax = _common.new_axes(ax)
-    values = _observed(fit, data)
-    keep = values["weights"] > 0
-    y, mu, w, e = (values[name][keep] for name in ("y", "mu", "weights", "exposure"))
+    keep = rows.total_weights > 0
+    y, mu, w, e = rows.y[keep], rows.mu[keep], rows.total_weights[keep], rows.exposure[keep]
     index = _weighted_bins(mu / e, w * e, bins)
     n_bins = int(index.max()) + 1
     denominator = np.bincount(index, weights=w * e, minlength=n_bins)
@@ -178,6 +177,16 @@ def _reference_row(frame: pd.DataFrame, columns) -> dict:
     return row
 
 
+def _response_of(fit, frame: pd.DataFrame) -> np.ndarray | None:
+    """The response of ``frame`` read as ``fit`` read its training data; None when ``frame`` cannot give it."""
+    from neuralglm.evaluate import evaluation_design
+
+    try:
+        return np.asarray(evaluation_design(fit, frame).y, dtype=np.float64)
+    except DataError:  # e.g. a grid of inputs without the response: the points are drawn uncoloured
+        return None
+
+
 def decision_surface(fit, data, x: str, y: str, ax=None, resolution: int = 100):
     """Predicted mean (probability for binomial) over a grid of two numeric inputs.
 
@@ -188,7 +197,8 @@ def decision_surface(fit, data, x: str, y: str, ax=None, resolution: int = 100):
     ----------
     fit : FitResult or NetworkResult
     data : DataFrame
-        The data whose ranges span the grid and whose points are overlaid.
+        The data whose ranges span the grid and whose points are overlaid, coloured by their
+        response when ``data`` has it (it need not be the training data).
     x, y : str
         Two numeric columns of ``data`` used by the model.
     ax : matplotlib Axes, optional
@@ -242,8 +252,9 @@ def decision_surface(fit, data, x: str, y: str, ax=None, resolution: int = 100):
     colorbar.outline.set_visible(False)
     if binomial and surface.min() < 0.5 < surface.max():
         ax.contour(mesh_x, mesh_y, surface, levels=[0.5], colors=_common.TEXT_COLOR, linewidths=1.2, linestyles="--", zorder=2)
-    if binomial and fit.design.n_obs == len(frame):
-        observed = np.asarray(fit.design.y) >= 0.5
+    response = _response_of(fit, frame)
+    if binomial and response is not None:
+        observed = response >= 0.5
         for value, color, name in ((False, "#2166ac", "0"), (True, "#b2182b", "1")):
             rows = observed == value
             ax.scatter(
@@ -259,11 +270,11 @@ def decision_surface(fit, data, x: str, y: str, ax=None, resolution: int = 100):
                 label=f"{fit.design.response_name} = {name}",
             )
         ax.legend(loc="upper left", fontsize=8, framealpha=0.85, edgecolor="none")
-    elif fit.design.n_obs == len(frame):
+    elif response is not None:
         ax.scatter(
             frame[x],
             frame[y],
-            c=fit.design.y,
+            c=response,
             cmap=cmap,
             norm=filled.norm,
             s=22,

@@ -1,43 +1,115 @@
 r"""Residual diagnostics of a fitted GLM or network, the four panels of R's ``plot.lm``.
 
 Every function takes a fitted model (:class:`~neuralglm.FitResult` or
-:class:`~neuralglm.NetworkResult`) and ``ax=None``, draws on ``ax`` (or a new figure), and
-returns the Axes. Residuals come from ``fit.residuals``; leverage and Cook's distance from
-:func:`neuralglm.inference.influence.influence`. Rows with zero weight are left out.
+:class:`~neuralglm.NetworkResult`), ``data=None`` and ``ax=None``, draws on ``ax`` (or a new
+figure), and returns the Axes. Residuals are the fit's deviance and Pearson residuals;
+leverage and Cook's distance come from :func:`neuralglm.inference.influence.influence`.
+Rows with zero weight are left out.
+
+``data`` (with the response) matters for a model saved without its training data, which
+asks for them: the leverage-based plots (Q–Q, scale–location, leverage, the panel) take the
+training rows only, since leverages and Cook's distances exist for the rows of the fit;
+:func:`residuals_vs_fitted` also draws new data.
 """
 
 from __future__ import annotations
 
+import dataclasses
+
+import jax
 import numpy as np
 import pandas as pd
 
+from neuralglm.data.design import model_matrix_for
 from neuralglm.errors import SpecificationError
+from neuralglm.family import derived
 from neuralglm.inference.influence import influence
 from neuralglm.plots import _common
+from neuralglm.plots._rows import data_and_axes, model_rows
 
 COOK_LEVELS = (0.5, 1.0)
+# Data given to the leverage-based plots must reproduce the fit's deviance (and n_obs): the
+# predictions on the rows again are the fitted values up to rounding.
+TRAINING_DEVIANCE_RTOL = 1e-6
 
 
-def _table(fit) -> pd.DataFrame:
-    """Everything the four panels draw, one row per observation with positive weight."""
-    table = influence(fit)
-    table["eta"] = np.asarray(fit.fitted_eta, dtype=np.float64)
-    table["deviance_residual"] = fit.residuals("deviance").to_numpy()
-    table["label"] = [str(label) for label in fit.design.row_labels]
-    return table.loc[np.asarray(fit.design.total_weights) > 0]
+def _residual_table(fit, data, caller: str) -> pd.DataFrame:
+    """Linear predictor, deviance residual and label of each row with positive weight."""
+    rows = model_rows(fit, data, caller)
+    table = pd.DataFrame({"eta": rows.eta, "deviance_residual": rows.deviance_residuals(fit), "label": rows.labels})
+    return table.loc[rows.total_weights > 0]
+
+
+def _influence_table(fit, data, caller: str) -> pd.DataFrame:
+    """Everything the four panels draw, one row per training observation with positive weight."""
+    rows = model_rows(fit, data, caller)
+    if data is None:
+        table = influence(fit)
+    else:
+        _check_training_rows(fit, rows, caller)
+        table = influence(_OnRows(fit, data, rows))
+    table["eta"] = rows.eta
+    table["deviance_residual"] = rows.deviance_residuals(fit)
+    table["label"] = rows.labels
+    return table.loc[rows.total_weights > 0]
+
+
+def _check_training_rows(fit, rows, caller: str) -> None:
+    """Refuse data other than the training rows: leverages and Cook's distances exist for those only."""
+    design = rows.design
+    counted = rows.total_weights > 0
+    n_obs = float(np.sum(design.freq_weights[counted])) if design.freq_weights is not None else float(np.sum(counted))
+    with jax.enable_x64(True):
+        deviance = float(derived.deviance(fit.family, rows.y, rows.mu, rows.total_weights))
+    if n_obs != fit.n_obs or not np.isclose(deviance, fit.deviance, rtol=TRAINING_DEVIANCE_RTOL, atol=0.0):
+        raise SpecificationError(
+            f"{caller} draws leverages and standardized residuals, which exist for the model's training rows only; "
+            f"the data given are other rows (deviance {deviance:.6g} on {n_obs:g} observations, the fit's {fit.deviance:.6g} "
+            f"on {fit.n_obs:g}). Pass the training data, or draw new data with residuals_vs_fitted, observed_vs_fitted or calibration."
+        )
+
+
+class _OnRows:
+    """``fit`` as :func:`~neuralglm.inference.influence.influence` reads it, on the rows of ``data``.
+
+    ``data`` are the training rows (checked by the caller), given again for a model saved
+    without them: the design, fitted values and residuals are rebuilt from them, the rest
+    (coefficients, covariance, dispersion, a network's weights) is the fit's own.
+    """
+
+    def __init__(self, fit, data, rows) -> None:
+        X, _ = model_matrix_for(fit.design, data)  # the fitted columns (stored factor levels), as predict() builds them
+        self._fit, self._data, self._rows = fit, data, rows
+        self.design = dataclasses.replace(rows.design, X=X, X_column_sums=None)
+        self.fitted_mu = rows.mu
+
+    def __getattr__(self, name: str):
+        return getattr(self._fit, name)
+
+    def require_data(self, what: str) -> None:
+        """The training rows are here: ``data`` (checked by the caller) stands in for the stored ones."""
+
+    def residuals(self, type: str = "deviance") -> pd.Series:
+        rows = self._rows
+        with jax.enable_x64(True):
+            values = derived.residuals(self._fit.family, self._fit.link, rows.y, rows.mu, rows.weights, kind=type)
+        return pd.Series(np.asarray(values, dtype=np.float64), index=self.design.row_labels, name=type)
+
+    def features(self, new_data=None) -> pd.DataFrame:
+        return self._fit.features(self._data)
 
 
 def _scatter(ax, x, y):
     return ax.scatter(x, y, **_common.POINT_STYLE)
 
 
-def _draw_residuals_vs_fitted(ax, fit, table: pd.DataFrame):
+def _draw_residuals_vs_fitted(ax, fit, table: pd.DataFrame, title: str = "Residuals vs fitted"):
     x, y = table["eta"].to_numpy(), table["deviance_residual"].to_numpy()
     _scatter(ax, x, y)
     _common.reference_hline(ax, 0.0)
     _common.smoother(ax, x, y)
     _common.label_extremes(ax, x, y, table["label"].to_numpy(), np.abs(y))
-    _common.style(ax, "Residuals vs fitted", _common.link_axis_label(fit), "Deviance residual")
+    _common.style(ax, title, _common.link_axis_label(fit), "Deviance residual")
     return ax
 
 
@@ -129,7 +201,7 @@ def _normal_quantiles(n: int) -> np.ndarray:
     return norm.ppf((np.arange(1, n + 1) - a) / (n + 1 - 2 * a))
 
 
-def residuals_vs_fitted(fit, ax=None):
+def residuals_vs_fitted(fit, data=None, ax=None):
     """Deviance residuals against the linear predictor, with a binned-mean smoother.
 
     A flat smoother near zero supports the chosen link and the linear predictor; a curve
@@ -138,6 +210,10 @@ def residuals_vs_fitted(fit, ax=None):
     Parameters
     ----------
     fit : FitResult or NetworkResult
+    data : DataFrame, optional
+        Data with the response (e.g. a test set): the residuals of ``fit.predict(data)``. The
+        training rows when omitted (a model saved without them then raises
+        :class:`~neuralglm.errors.ModelFileError` asking for them).
     ax : matplotlib Axes, optional
         Where to draw; a new figure when omitted.
 
@@ -154,10 +230,13 @@ def residuals_vs_fitted(fit, ax=None):
     >>> residuals_vs_fitted(fit).get_ylabel()
     'Deviance residual'
     """
-    return _draw_residuals_vs_fitted(_common.new_axes(ax), fit, _table(fit))
+    data, ax = data_and_axes(data, ax, "residuals_vs_fitted")
+    table = _residual_table(fit, data, "residuals_vs_fitted")
+    title = "Residuals vs fitted" if data is None else "Residuals vs predicted"
+    return _draw_residuals_vs_fitted(_common.new_axes(ax), fit, table, title)
 
 
-def qq_plot(fit, ax=None):
+def qq_plot(fit, data=None, ax=None):
     """Normal Q–Q plot of the standardized deviance residuals, with the 45° line.
 
     Standardized residuals :math:`r_D / \\sqrt{\\phi (1 - h)}` (R's ``rstandard``) are close to
@@ -166,6 +245,9 @@ def qq_plot(fit, ax=None):
     Parameters
     ----------
     fit : FitResult or NetworkResult
+    data : DataFrame, optional
+        The training data, for a model saved without them (include_data=False); other rows
+        are refused (leverages exist for the fit's own rows only).
     ax : matplotlib Axes, optional
 
     Returns
@@ -181,10 +263,11 @@ def qq_plot(fit, ax=None):
     >>> qq_plot(fit).get_title()
     'Normal Q–Q'
     """
-    return _draw_qq(_common.new_axes(ax), fit, _table(fit))
+    data, ax = data_and_axes(data, ax, "qq_plot")
+    return _draw_qq(_common.new_axes(ax), fit, _influence_table(fit, data, "qq_plot"))
 
 
-def scale_location(fit, ax=None):
+def scale_location(fit, data=None, ax=None):
     """√|standardized deviance residual| against the linear predictor, with a smoother.
 
     A rising smoother means the variance grows faster than the family's variance function
@@ -193,6 +276,9 @@ def scale_location(fit, ax=None):
     Parameters
     ----------
     fit : FitResult or NetworkResult
+    data : DataFrame, optional
+        The training data, for a model saved without them (include_data=False); other rows
+        are refused (leverages exist for the fit's own rows only).
     ax : matplotlib Axes, optional
 
     Returns
@@ -208,10 +294,11 @@ def scale_location(fit, ax=None):
     >>> scale_location(fit).get_title()
     'Scale–location'
     """
-    return _draw_scale_location(_common.new_axes(ax), fit, _table(fit))
+    data, ax = data_and_axes(data, ax, "scale_location")
+    return _draw_scale_location(_common.new_axes(ax), fit, _influence_table(fit, data, "scale_location"))
 
 
-def leverage_plot(fit, ax=None):
+def leverage_plot(fit, data=None, ax=None):
     r"""Standardized Pearson residuals against leverage, with Cook's distance contours 0.5 and 1.
 
     Points beyond a contour have a Cook's distance above it: removing them alone would move
@@ -220,6 +307,9 @@ def leverage_plot(fit, ax=None):
     Parameters
     ----------
     fit : FitResult or NetworkResult
+    data : DataFrame, optional
+        The training data, for a model saved without them (include_data=False); other rows
+        are refused (leverages exist for the fit's own rows only).
     ax : matplotlib Axes, optional
 
     Returns
@@ -243,15 +333,19 @@ def leverage_plot(fit, ax=None):
     >>> sorted({line.get_gid() for line in ax.lines if line.get_gid().startswith("cooks")})
     ['cooks_0.5', 'cooks_1']
     """
-    return _draw_leverage(_common.new_axes(ax), fit, _table(fit))
+    data, ax = data_and_axes(data, ax, "leverage_plot")
+    return _draw_leverage(_common.new_axes(ax), fit, _influence_table(fit, data, "leverage_plot"))
 
 
-def diagnostic_panel(fit, axes=None):
+def diagnostic_panel(fit, data=None, axes=None):
     """The four diagnostic plots in a 2×2 figure, as R's ``plot(glm_fit)``.
 
     Parameters
     ----------
     fit : FitResult or NetworkResult
+    data : DataFrame, optional
+        The training data, for a model saved without them (include_data=False); other rows
+        are refused (leverages exist for the fit's own rows only).
     axes : array of 4 matplotlib Axes, optional
         Where to draw (in the order residuals vs fitted, Q–Q, scale–location, leverage); a new
         10×8 inch figure when omitted.
@@ -269,6 +363,8 @@ def diagnostic_panel(fit, axes=None):
     >>> diagnostic_panel(fit).shape
     (2, 2)
     """
+    data, axes = data_and_axes(data, axes, "diagnostic_panel")
+    table = _influence_table(fit, data, "diagnostic_panel")  # before a figure is made: it may raise
     if axes is None:
         import matplotlib.pyplot as plt
 
@@ -277,7 +373,6 @@ def diagnostic_panel(fit, axes=None):
     axes = np.asarray(axes, dtype=object)
     if axes.size != 4:
         raise SpecificationError(f"diagnostic_panel needs 4 axes (a 2×2 grid); got {axes.size}.")
-    table = _table(fit)
     drawers = (_draw_residuals_vs_fitted, _draw_qq, _draw_scale_location, _draw_leverage)
     for ax, draw in zip(axes.ravel(), drawers, strict=True):
         draw(ax, fit, table)

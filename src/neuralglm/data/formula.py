@@ -1,0 +1,178 @@
+"""Formulas: parsing and building the design matrix with formulaic, with errors in the library's words.
+
+formulaic's own errors span several lines with terminal colour codes, and a transform that
+fails on a text column surfaces as a numpy error deep inside it. Here every such failure
+becomes one :class:`DataError` sentence naming the formula, the term and the column. One R
+idiom is refused rather than misread: inside ``I()`` (or any Python expression of a formula),
+``^`` is Python's bitwise XOR, not a power as in R, so ``I(x^2)`` would silently give
+``x XOR 2``.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+import warnings
+
+import pandas as pd
+
+from neuralglm.data.frame import is_text
+from neuralglm.errors import DataError
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+_FACTOR = re.compile(r"Unable to evaluate factor `(.*?)`\. \[(\w+): (.*)\]", re.S)
+
+
+def split_formula(formula: str) -> tuple[str, str]:
+    """Split ``'y ~ x1 + x2'`` into ``('y', 'x1 + x2')``.
+
+    Examples
+    --------
+    >>> split_formula("y ~ x1 + x2")
+    ('y', 'x1 + x2')
+    """
+    if not isinstance(formula, str) or formula.count("~") != 1:
+        raise DataError(f"The formula must have one '~' with the response on the left, like 'y ~ x1 + x2'; got {formula!r}.")
+    lhs, rhs = (part.strip() for part in formula.split("~"))
+    if not lhs:
+        raise DataError(f"The formula {formula!r} has no response: write it as 'y ~ x1 + x2'.")
+    return lhs, rhs or "1"
+
+
+def _one_line_syntax_error(error: Exception, formula: str, part: str) -> DataError:
+    """formulaic's message (reason, blank line, the formula with the culprit marked in colour) as one sentence."""
+    text = _ANSI.sub("", str(error))
+    reason, _, context = text.partition("\n\n")
+    reason = " ".join(reason.split()).rstrip(".")
+    where = ""
+    marker = context.find("⧛")
+    if marker >= 0:
+        # The context is ``part`` with the culprit between ⧛ and ⧚: its start is the marker's index.
+        start = formula.find(part)
+        culprit = context[marker + 1 :].split("⧚", 1)[0]
+        where = f" at position {marker + max(start, 0) + 1} ({culprit!r})"
+    return DataError(f"Cannot parse the formula {formula!r}{where}: {reason}. Check the formula's syntax.")
+
+
+def parse_terms(formula: str, part: str):
+    """The formulaic ``Formula`` of one side of ``formula``; syntax errors become one-line :class:`DataError`.
+
+    Also refuses ``^`` inside Python expressions (see the module docstring).
+    """
+    import formulaic
+    from formulaic.errors import FormulaicError
+
+    try:
+        parsed = formulaic.Formula(part)  # pyright: ignore[reportAbstractUsage]
+    except (FormulaicError, SyntaxError, ValueError, TypeError) as error:
+        raise _one_line_syntax_error(error, formula, part) from None
+    for term in parsed:  # pyright: ignore[reportGeneralTypeIssues]  (a one-sided Formula is a list of terms)
+        for factor in term.factors:
+            if factor.eval_method.value == "python" and _has_xor(factor.expr):
+                fixed = factor.expr.replace("^", "**")
+                raise DataError(
+                    f"The term '{factor.expr}' of formula {formula!r} uses '^', which inside I() or a Python expression is "
+                    f"bitwise XOR, not a power as in R: write '{fixed}' for the power."
+                )
+    return parsed
+
+
+def _has_xor(expr: str) -> bool:
+    try:
+        tree = ast.parse(expr, mode="eval")
+    except SyntaxError:
+        return "^" in expr
+    return any(isinstance(node, ast.BinOp) and isinstance(node.op, ast.BitXor) for node in ast.walk(tree))
+
+
+def required_variables(formula: str, part: str) -> set[str]:
+    """Names of the data columns one side of ``formula`` reads."""
+    return {str(v) for v in parse_terms(formula, part).required_variables}
+
+
+def _text_columns(expr: str, frame: pd.DataFrame) -> list[str]:
+    """Columns of ``frame`` named in the expression ``expr`` that hold text."""
+    try:
+        names = {node.id for node in ast.walk(ast.parse(expr, mode="eval")) if isinstance(node, ast.Name)}
+    except SyntaxError:
+        names = set(re.findall(r"[A-Za-z_]\w*", expr))
+    return sorted(name for name in names if name in frame.columns and is_text(frame[name]))
+
+
+_ARITHMETIC = (ast.Add, ast.Sub, ast.Mult, ast.Div, ast.FloorDiv, ast.Mod, ast.Pow)
+
+
+def _is_arithmetic(expr: str) -> bool:
+    """Whether ``expr`` does arithmetic or calls NumPy (a text method such as ``g.str.upper()`` does neither)."""
+    try:
+        tree = ast.parse(expr, mode="eval")
+    except SyntaxError:
+        return False
+    for node in ast.walk(tree):
+        if (isinstance(node, ast.BinOp) and isinstance(node.op, _ARITHMETIC)) or (
+            isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub | ast.UAdd)
+        ):
+            return True
+        if isinstance(node, ast.Call):
+            root = node.func
+            while isinstance(root, ast.Attribute):
+                root = root.value
+            if isinstance(root, ast.Name) and root.id in ("np", "numpy"):
+                return True
+    return False
+
+
+def evaluation_error(error: Exception, formula: str, frame: pd.DataFrame) -> DataError:
+    """A formulaic evaluation error as a :class:`DataError` naming the term and, when one is text, the column."""
+    message = _ANSI.sub("", str(error))
+    match = _FACTOR.search(message)
+    if not match:
+        return DataError(f"Cannot build the design matrix of formula {formula!r}: {' '.join(message.split())}")
+    expr, kind, cause = match.group(1), match.group(2), " ".join(match.group(3).split())
+    text = _text_columns(expr, frame)
+    if text:
+        columns = ", ".join(f"'{name}'" for name in text)
+        return DataError(
+            f"The term '{expr}' of formula {formula!r} cannot be computed: column {columns} holds text, and the transform "
+            "needs numbers. Convert the column with pd.to_numeric(..., errors='coerce'), or use C(...) for a factor."
+        )
+    return DataError(f"The term '{expr}' of formula {formula!r} cannot be computed: {kind}: {cause}")
+
+
+def check_transforms_of_text(spec, formula: str, frame: pd.DataFrame) -> None:
+    """Refuse arithmetic (``I(g*2)``, ``np.char.add(g, g)``) that ran on a text column and gave text (read as a factor).
+
+    Text methods such as ``g.str.upper()`` are left alone: text from text is what they are for.
+    """
+    for expr, (kind, state) in spec.encoder_state.items():
+        if getattr(kind, "value", kind) != "categorical" or expr in frame.columns or expr.startswith("C("):
+            continue
+        if not any(isinstance(level, str) for level in (state or {}).get("categories", ())):
+            continue  # e.g. numbers rounded into a factor: a transform of text that gave no text
+        text = _text_columns(expr, frame)
+        if text and _is_arithmetic(expr):
+            columns = ", ".join(f"'{name}'" for name in text)
+            raise DataError(
+                f"The term '{expr}' of formula {formula!r} applies a transform to text: column {columns} holds text, so the "
+                "result is text and would be read as a factor. Convert the column with pd.to_numeric(..., errors='coerce') "
+                "first, or write C(...) if you mean a factor."
+            )
+
+
+def model_matrix(spec: str, frame: pd.DataFrame, formula: str):
+    """formulaic's model matrix of ``spec`` (one side, or ``'lhs ~ 1'``) on ``frame``, or a clear :class:`DataError`.
+
+    Missing values are kept as NaN, for the caller to report by column.
+    """
+    import formulaic
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)
+            warnings.simplefilter("ignore", RuntimeWarning)  # log(0) and friends: reported by the caller, by column
+            matrix = formulaic.model_matrix(spec, frame, na_action="ignore")
+    except Exception as error:  # formulaic wraps whatever the user's transform raised
+        raise evaluation_error(error, formula, frame) from None
+    for part in (matrix.lhs, matrix.rhs) if hasattr(matrix, "rhs") else (matrix,):
+        check_transforms_of_text(part.model_spec, formula, frame)
+    return matrix

@@ -1,0 +1,118 @@
+"""The printable summary of a fitted network (text and notebook HTML)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from neuralglm.results.summary import html_summary
+
+AIC_CAVEAT = (
+    "AIC/BIC count every weight and bias as a parameter (k). Network parameters are not identifiable "
+    "(units can be permuted, some may be redundant), so k overstates the effective degrees of freedom and "
+    "the usual asymptotics do not hold: compare held-out deviance before trusting these criteria."
+)
+
+
+def _status_words(info) -> str:
+    """The status as a summary says it: "converged", "stalled at working precision", "iteration limit", …"""
+    if info.status.name == "STALLED" and "working precision" in info.message:
+        return "stalled at working precision"
+    return info.status.name.lower().replace("_", " ")
+
+
+def _history_rows(history: pd.DataFrame, best_epoch: int, *, validation: bool) -> pd.DataFrame:
+    """The first, best and last rows of the training history, in the columns a summary shows."""
+    best = set(np.flatnonzero(history["iteration"].to_numpy() == best_epoch).tolist())
+    picks = sorted({0, len(history) - 1} | best) if len(history) else []
+    columns = ["iteration", "objective", *(["validation_deviance"] if validation else []), "seconds"]
+    return history.iloc[picks][columns]
+
+
+@dataclass(frozen=True)
+class NetworkSummary:
+    """Printable summary of a :class:`~neuralglm.NetworkResult`: ``str()`` for text, ``_repr_html_`` for notebooks.
+
+    Attributes
+    ----------
+    header, footer : text lines.
+    history : selected rows of the training history (first, best, last).
+    coefficients : output-layer table conditional on the learned features, or ``None``.
+    """
+
+    header: tuple[str, ...]
+    history: pd.DataFrame
+    footer: tuple[str, ...]
+    coefficients: pd.DataFrame | None = None
+
+    @classmethod
+    def from_fit(cls, net, coefficients: bool = False) -> NetworkSummary:
+        info, control, arch = net.info, net.control, net.architecture
+        header = [f"Neural GLM · {net.family}(link={net.link}) · {arch.describe(net.scaling.n_in)}"]
+        formula_line = f"Formula: {net.formula}"
+        if net.design.offset_source.any:
+            formula_line += f"   Offset: {net.design.offset_source.describe()}"
+        header.append(formula_line)
+        if net.scaling.standardized:
+            header.append(f"Standardized inputs: {', '.join(net.scaling.standardized)}")
+        dispersion = {
+            "fixed": f"{net.dispersion:g} (fixed)",
+            "pearson": f"{net.dispersion:.6g} (Pearson, df = n − k)",
+            "user": f"{net.dispersion:g} (given)",
+        }[net.dispersion_method]
+        header.append(
+            f"Parameters (k): {net.n_params:,}   Observations: {net.n_obs:,.0f}   Df residual (n − k): {net.df_resid:,.0f}   Dispersion: {dispersion}"
+        )
+        unit = "iterations" if info.solver == "lbfgs" else "epochs"
+        penalty_scope = " on hidden layers only" if control.l2 and not control.penalize_output else ""
+        if info.solver == "lbfgs":
+            settings = f"tol {control.tol:g}"
+        else:
+            rate = "schedule" if callable(control.learning_rate) else f"{control.learning_rate:g}"
+            settings = f"batch {control.batch_size}, learning rate {rate}"
+        header.append(
+            f"Solver: {info.solver}, {info.n_iter} {unit} ({settings}, l2 {control.l2:g}{penalty_scope}, {net.dtype}, seed {net.seed}) · "
+            f"{_status_words(info)} · {info.seconds:.2f} s"
+        )
+        if control.early_stopping:
+            header.append(
+                f"Early stopping: validation fraction {control.validation_fraction:g} ({len(net.validation_rows):,} rows), "
+                f"best epoch {net.best_epoch} of {info.n_iter}"
+            )
+        if info.status.name not in ("CONVERGED", "EARLY_STOPPED"):
+            header.append(f"Warning: {info.message}")
+        shown = _history_rows(info.history, net.best_epoch, validation=control.early_stopping)
+        footer = [
+            f"Deviance {net.deviance:,.6g} · Null deviance {net.null_deviance:,.6g} · Deviance explained {100 * net.deviance_explained:.2f}%",
+            f"Log-likelihood {net.loglik:,.6g} · AIC {net.aic:,.6g} · BIC {net.bic:,.6g}",
+            f"Note: {AIC_CAVEAT}",
+        ]
+        table = None
+        if coefficients:
+            table = net.output_glm().coef_table()
+        return cls(tuple(header), shown.reset_index(drop=True), tuple(footer), table)
+
+    def __str__(self) -> str:
+        lines = [*self.header, "", "Training history (mean deviance per unit weight):", self.history.to_string(index=False), ""]
+        if self.coefficients is not None:
+            lines += [
+                "Output layer refitted as a GLM, conditional on learned features:",
+                self.coefficients.to_string(float_format=lambda v: f"{v:.6g}"),
+                "",
+            ]
+        lines += list(self.footer)
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return str(self)
+
+    def _repr_html_(self) -> str:
+        parts = [self.history.to_html(index=False, float_format=lambda v: f"{v:.6g}")]
+        if self.coefficients is not None:
+            parts += [
+                "<div>Output layer refitted as a GLM, conditional on learned features:</div>",
+                self.coefficients.to_html(float_format=lambda v: f"{v:.6g}"),
+            ]
+        return html_summary(self.header, parts, self.footer)

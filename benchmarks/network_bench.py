@@ -78,7 +78,7 @@ def neuralglm_adam(df, n_features, seed):
             learning_rate=1e-3, batch_size=256, epochs=30, patience=31, seed=seed, verbose=False,
         )  # fmt: skip
     seconds = time.perf_counter() - started
-    return seconds, float(net.history.train_deviance.iloc[-1]) / 2  # mean half squared error
+    return seconds, float(net.history.objective.iloc[-1]) / 2  # mean half squared error
 
 
 def sklearn_adam(df, n_features, seed):
@@ -199,9 +199,9 @@ def part_lbfgs() -> list[dict]:
     first_total, _ = run(0)  # compiles
     total, net = run(0)
     history = net.history
-    reached = history[history.train_deviance / 2 <= target]
+    reached = history[history.objective / 2 <= target]
     when = float(reached.seconds.iloc[0]) if len(reached) else float("nan")
-    iterations = int(reached.epoch.iloc[0]) if len(reached) else -1
+    iterations = int(reached.iteration.iloc[0]) if len(reached) else -1
     rows = [
         {
             "tool": "sklearn MLPRegressor(lbfgs)",
@@ -214,7 +214,7 @@ def part_lbfgs() -> list[dict]:
             "tool": "neuralglm lbfgs",
             "seconds to target": when,
             "iterations": iterations,
-            "final loss": float(reached.train_deviance.iloc[0] / 2) if len(reached) else float("nan"),
+            "final loss": float(reached.objective.iloc[0] / 2) if len(reached) else float("nan"),
             "compile (s)": first_total - total,
         },
     ]
@@ -268,7 +268,7 @@ def _time_to(history: pd.DataFrame, target: float) -> float:
     """
     seconds = history.seconds.to_numpy()
     first = seconds[1] - seconds[0] if len(seconds) > 1 else seconds[0]
-    reached = np.flatnonzero(history.train_deviance.to_numpy() <= target)
+    reached = np.flatnonzero(history.objective.to_numpy() <= target)
     return float(seconds[reached[0]] - seconds[0] + first) if len(reached) else float("nan")
 
 
@@ -287,12 +287,12 @@ def part_auto() -> list[dict]:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore", ng.errors.ConvergenceWarning)
                     fits[solver] = ng.fit(formula(10), df, hidden=hidden, activation="relu", solver=solver, seed=0, verbose=False)
-            target = max(float(net.history.train_deviance.iloc[-1]) for net in fits.values())
+            target = max(float(net.history.objective.iloc[-1]) for net in fits.values())
             n_params = fits["adam"].n_params
             row = {"rows": n_obs, "hidden": str(hidden), "parameters": n_params, "rows × parameters": n_obs * n_params}
             for solver, net in fits.items():
                 row[f"{solver} s"] = _time_to(net.history, target)
-                row[f"{solver} deviance"] = float(net.history.train_deviance.iloc[-1])
+                row[f"{solver} deviance"] = float(net.history.objective.iloc[-1])
                 row[f"{solver} epochs"] = int(net.info.n_iter)
             row["faster"] = "lbfgs" if row["lbfgs s"] < row["adam s"] else "adam"
             rows.append(row)

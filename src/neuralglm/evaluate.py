@@ -7,7 +7,7 @@ import numpy as np
 
 from neuralglm.data.design import make_design
 from neuralglm.family import derived
-from neuralglm.fit.irls import intercept_only
+from neuralglm.family.null_model import intercept_only
 
 
 def heldout_deviance(fit, data) -> float:

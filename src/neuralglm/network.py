@@ -19,9 +19,9 @@ from neuralglm.data.design import Design, make_design
 from neuralglm.errors import SpecificationError
 from neuralglm.family.family import Family
 from neuralglm.family.link import Link
+from neuralglm.family.null_model import intercept_only
 from neuralglm.family.registry import get_family, get_link
 from neuralglm.fit.gradient import GradientControl, fit_gradient
-from neuralglm.fit.irls import intercept_only
 from neuralglm.model.architecture import Architecture
 from neuralglm.model.inputs import fit_scaling
 from neuralglm.options import PARAMETERS, SOLVERS, check_fit_combinations, document, validate
@@ -124,7 +124,7 @@ def fit(
     >>> type(glm).__name__
     'FitResult'
     >>> net = ng.fit("claims ~ C(district) + group + age", df, family="poisson", exposure="holders",
-    ...              hidden=(4,), activation="tanh", solver="lbfgs", seed=4)
+    ...              hidden=(4,), activation="tanh", l2=1.0, solver="lbfgs", seed=4)
     >>> net.deviance < net.null_deviance
     True
     """

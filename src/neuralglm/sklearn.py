@@ -36,8 +36,8 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted, vali
 
 from neuralglm.errors import DataWarning
 from neuralglm.family import derived
+from neuralglm.family.null_model import null_deviance
 from neuralglm.family.registry import get_family
-from neuralglm.fit.irls import null_deviance
 from neuralglm.network import fit as _network_fit
 from neuralglm.options import PARAMETERS, document, estimator_init
 

@@ -51,7 +51,11 @@ def test_lbfgs_reproduces_irls_and_statsmodels(family, link, sm_family):
     irls = ng.glm(FORMULA, df, family=family, link=link)
     net = ng.fit(FORMULA, df, family=family, link=link, solver="lbfgs", dtype="float64", tol=1e-10)
     reference = smf.glm(FORMULA, df, family=sm_family).fit(tol=1e-12)
-    assert isinstance(net, ng.NetworkResult) and net.info.converged
+    assert isinstance(net, ng.NetworkResult)
+    # L-BFGS meets tol, or (gamma) its line search stalls with the gradient (1.8e-10) just above
+    # tol = 1e-10 and below what float64 resolves: STALLED, not converged, no warning; the
+    # estimates below show the optimum either way.
+    assert net.info.converged or (net.info.status.name == "STALLED" and "working precision" in net.info.message)
     assert_same_coef(net.coef, irls.coef, rtol=1e-6)
     assert_same_coef(net.coef, reference.params, rtol=1e-6)
     # The deviance is flat at the optimum: a 1e-7 coefficient error moves it by ~1e-14.
@@ -78,7 +82,10 @@ def test_full_batch_adam_reproduces_irls(family, link, sm_family):
         patience=100,
         dtype="float64",
     )
-    assert net.info.solver == "adam" and net.info.converged
+    # Full-batch Adam stops on a plateau of the training deviance (tol, patience): no criterion
+    # shows an optimum, so the status is STALLED (not converged, no warning); the estimates say
+    # how close it got.
+    assert net.info.solver == "adam" and net.info.status.name == "STALLED" and not net.info.converged
     assert_same_coef(net.coef, irls.coef, rtol=1e-6)
 
 

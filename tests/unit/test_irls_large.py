@@ -1,7 +1,7 @@
 """The large-n path of IRLS: subsample warm start, preconditioned steps, one full Gram.
 
-The parity tests run at n = 500, below ``SUBSAMPLE_MIN_N``, so they never reach this path.
-Here the thresholds are lowered (monkeypatched) so n ≈ 20,000 uses it, and one honest
+The parity tests run at n = 500, below ``IRLSControl.subsample_min_n``, so they never reach
+this path. Here the control's thresholds are lowered so n ≈ 20,000 uses it, and one honest
 n = 250,000 Poisson fit runs with the real thresholds. References: statsmodels at tol 1e-13.
 """
 
@@ -15,8 +15,12 @@ import statsmodels.api as sm
 from numpy.testing import assert_allclose
 
 import neuralglm as ng
+from neuralglm.data.design import design_from_arrays
 from neuralglm.errors import RankDeficientError
-from neuralglm.fit import irls, linalg
+from neuralglm.family.registry import get_family, get_link
+from neuralglm.fit import irls_start, linalg
+from neuralglm.fit.irls import IRLSControl, fit_irls
+from neuralglm.results.result import make_result
 
 RTOL = 1e-7
 
@@ -28,10 +32,18 @@ SM_FAMILIES = {
 }
 
 
-@pytest.fixture
-def large_path(monkeypatch):
-    monkeypatch.setattr(irls, "SUBSAMPLE_MIN_N", 10_000)
-    monkeypatch.setattr(irls, "SUBSAMPLE_ROWS", 2_000)
+LARGE_PATH = IRLSControl(subsample_min_n=10_000, subsample_rows=2_000)
+
+
+def _glm_fit(X, y, *, family, link=None, offset, weights, column_names=None, control=LARGE_PATH):
+    """``ng.glm_fit`` with an IRLS control (the large-data path at n ≈ 20,000)."""
+    family_obj = get_family(family)
+    link_obj = get_link(link, family_obj)
+    design = design_from_arrays(X, y, column_names=column_names, weights=weights, freq_weights=None, offset=offset, family=family_obj)
+    solution = fit_irls(
+        design.X, design.y, design.total_weights, design.offset, family_obj, link_obj, column_names=design.column_names, control=control
+    )
+    return make_result(design, family_obj, link_obj, solution)
 
 
 def _design(n: int, kind: str, rng: np.random.Generator) -> np.ndarray:
@@ -76,47 +88,47 @@ def _check(fit, ref):
 
 @pytest.mark.parametrize("kind", ["iid", "correlated"])
 @pytest.mark.parametrize(("family", "link"), list(SM_FAMILIES))
-def test_large_path_matches_statsmodels(large_path, family, link, kind):
+def test_large_path_matches_statsmodels(family, link, kind):
     X, y, offset, weights = _simulate(family, link, 20_000, kind)
-    fit = ng.glm_fit(X, y, family=family, link=link, offset=offset, weights=weights)
+    fit = _glm_fit(X, y, family=family, link=link, offset=offset, weights=weights)
     assert fit.info.converged
     _check(fit, _reference(family, link, X, y, offset, weights))
 
 
 @pytest.mark.parametrize(("family", "link"), [("poisson", "log"), ("binomial", "logit")])
-def test_one_full_gram_whose_step_is_verified_by_a_score_pass(large_path, monkeypatch, family, link):
+def test_one_full_gram_whose_step_is_verified_by_a_score_pass(monkeypatch, family, link):
     """Preconditioned steps, then a single full-data Gram: its Newton step is checked against the
-    stopping rule with its own factor (the weights moved < COVARIANCE_RTOL), not by a second Gram.
+    stopping rule with its own factor (the weights moved < covariance_rtol), not by a second Gram.
     The covariance from that factor still matches statsmodels (test_large_path_matches_statsmodels).
     Canonical links only: elsewhere Fisher scoring is not Newton's method and converges linearly,
     so its step from 1e-5 SE does not reach 1e-9 SE and further Gram iterations follow."""
     grams = []
-    original = linalg.solve_weighted_least_squares
+    original = linalg.weighted_gram_and_rhs
 
     def counting(X, *args, **kwargs):
         grams.append(X.shape)
         return original(X, *args, **kwargs)
 
-    monkeypatch.setattr(linalg, "solve_weighted_least_squares", counting)
+    monkeypatch.setattr(linalg, "weighted_gram_and_rhs", counting)
     X, y, offset, weights = _simulate(family, link, 20_000, "iid")
-    fit = ng.glm_fit(X, y, family=family, link=link, offset=offset, weights=weights)
+    fit = _glm_fit(X, y, family=family, link=link, offset=offset, weights=weights)
     assert fit.info.converged
-    assert grams.count(X.shape) == 1  # (the null model's intercept-only fit has its own 1-column Gram)
+    assert grams.count(X.shape) == 1  # (the subsample's Grams have fewer rows)
     assert fit.info.n_iter > 1  # the history records the preconditioned steps too
     assert fit.info.history["iteration"].tolist() == list(range(1, fit.info.n_iter + 1))
 
 
-def test_fallback_when_preconditioner_is_poor(large_path, monkeypatch):
+def test_fallback_when_preconditioner_is_poor(monkeypatch):
     """A badly scaled preconditioner makes the steps stall; the full iterations still converge."""
-    original = irls._warm_start
+    original = irls_start.warm_start
 
     def poor(*args, **kwargs):
         warm = original(*args, **kwargs)
-        return None if warm is None else irls._WarmStart(warm.coef, warm.factor, warm.scale * 0.3)
+        return None if warm is None else irls_start.WarmStart(warm.coef, warm.factor, warm.scale * 0.3)
 
-    monkeypatch.setattr(irls, "_warm_start", poor)
+    monkeypatch.setattr(irls_start, "warm_start", poor)
     X, y, offset, weights = _simulate("binomial", "logit", 20_000, "iid")
-    fit = ng.glm_fit(X, y, family="binomial", offset=offset, weights=weights)
+    fit = _glm_fit(X, y, family="binomial", offset=offset, weights=weights)
     _check(fit, _reference("binomial", "logit", X, y, offset, weights))
 
 
@@ -127,17 +139,17 @@ def test_honest_large_poisson():
     offset = rng.uniform(-0.2, 0.2, n)
     y = rng.poisson(np.exp(X @ np.array([0.1, 0.2, -0.1, 0.05, 0.3, -0.2]) + offset)).astype(float)
     weights = np.ones(n)
-    assert n >= irls.SUBSAMPLE_MIN_N
+    assert n >= IRLSControl().subsample_min_n
     fit = ng.glm_fit(X, y, family="poisson", offset=offset)
     _check(fit, _reference("poisson", "log", X, y, offset, weights))
 
 
-def test_collinear_column_at_large_n_raises(large_path):
+def test_collinear_column_at_large_n_raises():
     X, y, offset, weights = _simulate("poisson", "log", 20_000, "iid")
     X = np.column_stack([X, X[:, 1] - 2.0 * X[:, 3]])
     names = ["Intercept", "a", "b", "c", "d", "a_minus_2c"]
     with pytest.raises(RankDeficientError, match="a_minus_2c"):
-        ng.glm_fit(X, y, family="poisson", offset=offset, weights=weights, column_names=names)
+        _glm_fit(X, y, family="poisson", offset=offset, weights=weights, column_names=names)
 
 
 def test_rank_certified():

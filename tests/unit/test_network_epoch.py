@@ -12,7 +12,7 @@ import pytest
 
 from neuralglm.family.family import Poisson
 from neuralglm.family.link import Log
-from neuralglm.fit import gradient
+from neuralglm.fit import gradient_steps
 from neuralglm.model import Architecture, init_params, objective, predictor
 from neuralglm.model.architecture import ACTIVATIONS
 from neuralglm.model.predictor import hidden_features, hidden_features_float64, linear_predictor, linear_predictor_float64
@@ -31,9 +31,9 @@ def problem(n_obs: int = 45, seed: int = 0):
 @pytest.mark.parametrize("solver", ["adam", "sgd"])
 def test_host_built_optimizer_state_equals_optax_init(solver):
     params = init_params(Architecture(hidden=(4, 3)), 2, seed=0)
-    ours = gradient._minibatch_state(params, solver)
+    ours = gradient_steps.minibatch_state(params, solver)
     flat, _ = jax.flatten_util.ravel_pytree(params)
-    reference = gradient._optimizer(solver).init(flat)
+    reference = gradient_steps.minibatch_optimizer(solver).init(flat)
     assert jax.tree.structure(ours) == jax.tree.structure(reference)
     for a, b in zip(jax.tree.leaves(ours), jax.tree.leaves(reference), strict=True):
         assert a.dtype == b.dtype and a.shape == b.shape
@@ -55,8 +55,8 @@ def test_one_epoch_equals_a_plain_optax_loop_over_the_same_batches(solver, gathe
         params = init_params(arch, 3, seed=2, output_bias=0.1, dtype=jnp.float64)
         total_weight = float(np.sum(weights))
         data = tuple(jnp.asarray(v) for v in (X, y, weights, offset))
-        got, _, mean_deviance = gradient._minibatch_epoch(
-            params, gradient._minibatch_state(params, solver), jnp.asarray(rows), *data,
+        got, _, mean_deviance = gradient_steps.minibatch_epoch(
+            params, gradient_steps.minibatch_state(params, solver), jnp.asarray(rows), *data,
             jnp.asarray(rate), jnp.asarray(momentum), jnp.asarray(l2), jnp.asarray(total_weight),
             arch=arch, family=family, link=link, solver=solver, gather_all=gather_all,
         )  # fmt: skip

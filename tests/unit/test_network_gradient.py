@@ -12,7 +12,7 @@ import neuralglm as ng
 from neuralglm.errors import ConvergenceWarning, DivergenceError
 from neuralglm.family.family import Gamma, Poisson
 from neuralglm.family.link import Log
-from neuralglm.fit import gradient
+from neuralglm.fit import gradient_steps
 from neuralglm.model import Architecture, init_params, objective
 
 
@@ -81,15 +81,21 @@ def test_same_seed_gives_the_identical_fit_and_another_seed_does_not():
 def test_repeat_fit_with_the_same_shapes_does_not_recompile():
     df = data()
     fit(df, seed=0, learning_rate=0.01)
-    size = gradient._minibatch_epoch._cache_size()
+    size = gradient_steps.minibatch_epoch._cache_size()
     fit(df, seed=1, learning_rate=0.02, l2=0.5)  # new seed and new hyper-parameters: traced, not static
-    assert gradient._minibatch_epoch._cache_size() == size
+    assert gradient_steps.minibatch_epoch._cache_size() == size
 
 
 def test_non_convergence_warns_and_is_recorded():
     net = fit(data(), epochs=2)
-    assert not net.info.converged and net.info.status.name == "MAX_EPOCHS" and net.info.n_iter == 2
-    assert list(net.history.columns) == ["epoch", "train_deviance", "validation_deviance", "learning_rate", "seconds"]
+    assert not net.info.converged and net.info.status.name == "ITERATION_LIMIT" and net.info.n_iter == 2
+    assert list(net.history.columns) == ["iteration", "objective", "gradient_norm", "step", "validation_deviance", "seconds"]
+    assert net.history["iteration"].tolist() == [1, 2] and np.isnan(net.history["gradient_norm"]).all()
+    # The step is the largest weight change of the epoch: compare with the weights of a one-epoch fit.
+    one = fit(data(), epochs=1)
+    first = np.concatenate([np.ravel(leaf) for leaf in jax.tree.leaves(one.params)])
+    second = np.concatenate([np.ravel(leaf) for leaf in jax.tree.leaves(net.params)])
+    np.testing.assert_allclose(net.history["step"].iloc[1], np.max(np.abs(second - first)), rtol=1e-5)
 
 
 def test_a_non_finite_loss_raises_with_advice():
@@ -106,8 +112,9 @@ def test_early_stopping_restores_the_best_weights():
         epochs=300, early_stopping=True, validation_fraction=0.3, patience=5, seed=0,
     )  # fmt: skip
     history = net.history
-    assert net.info.status.name == "EARLY_STOPPED" and net.info.converged
-    assert net.best_epoch == int(history.loc[history.validation_deviance.idxmin(), "epoch"]) < len(history)
+    # Early stopping is a regularizer, not convergence to the training optimum: no warning, not converged.
+    assert net.info.status.name == "EARLY_STOPPED" and not net.info.converged
+    assert net.best_epoch == int(history.loc[history.validation_deviance.idxmin(), "iteration"]) < len(history)
     rows = net.validation_rows
     mu = net.fitted_mu[rows]
     # Recompute the validation deviance of the kept weights with statsmodels' Poisson deviance.

@@ -11,7 +11,7 @@ from numpy.testing import assert_allclose
 
 from neuralglm.family import derived
 from neuralglm.family.registry import get_family, get_link
-from neuralglm.fit.rowwise import CHUNK_ROWS, map_rows
+from neuralglm.family.rowwise import CHUNK_ROWS, map_rows
 
 
 @partial(jax.jit, static_argnums=(0, 1))

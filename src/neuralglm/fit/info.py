@@ -5,23 +5,98 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
+
+# The history of every solver (IRLS, L-BFGS, Adam, SGD) has these columns, one row per
+# iteration (IRLS, and each preconditioned step of its large-data start), chunk of iterations
+# (L-BFGS) or epoch (Adam/SGD). NaN where a solver has no such quantity.
+HISTORY_COLUMNS = ("iteration", "objective", "gradient_norm", "step", "validation_deviance", "seconds")
+HISTORY_DOC = """\
+``iteration`` : iterations (IRLS, L-BFGS) or epochs (Adam/SGD) done at the end of the row.
+``objective`` : the mean deviance per unit weight on the training rows, ``deviance / sum(weights)``
+    (Adam/SGD: accumulated over the epoch's minibatches, each at the weights before its update).
+``gradient_norm`` : largest absolute component of the gradient of the solver's objective (the
+    mean half deviance plus any penalty), where the solver computes it (L-BFGS, the
+    preconditioned steps of IRLS's large-data start), else NaN.
+``step`` : largest absolute change of a coefficient or weight since the previous row.
+``validation_deviance`` : mean deviance per unit weight on the validation rows (early
+    stopping), else NaN.
+``seconds`` : since the start of the fit."""
+
+
+def history_frame(rows) -> pd.DataFrame:
+    """The history table from rows ``(iteration, objective, gradient_norm, step, validation_deviance, seconds)``.
+
+    Examples
+    --------
+    >>> history_frame([(1, 0.5, float("nan"), 0.1, float("nan"), 0.01)]).columns.tolist()
+    ['iteration', 'objective', 'gradient_norm', 'step', 'validation_deviance', 'seconds']
+    """
+    frame = pd.DataFrame(list(rows), columns=list(HISTORY_COLUMNS), dtype=np.float64)
+    return frame.astype({"iteration": np.int64})
+
+
+def upgrade_history(history: pd.DataFrame, total_weight: float | None = None) -> pd.DataFrame:
+    """A history in the columns of :data:`HISTORY_COLUMNS`, also from model files written before them.
+
+    Earlier versions wrote ``epoch, train_deviance, validation_deviance, learning_rate|max_gradient,
+    seconds`` (gradient solvers) and ``iteration, deviance, step_halvings, max_coef_change, seconds``
+    (IRLS, with the total deviance: divided by ``total_weight`` when given, else NaN).
+
+    Examples
+    --------
+    >>> old = pd.DataFrame({"epoch": [1], "train_deviance": [0.5], "validation_deviance": [0.6],
+    ...                     "learning_rate": [0.01], "seconds": [0.1]})
+    >>> upgrade_history(old).iloc[0].tolist()
+    [1.0, 0.5, nan, nan, 0.6, 0.1]
+    """
+    if list(history.columns) == list(HISTORY_COLUMNS):
+        return history
+    n = len(history)
+
+    def column(name: str, scale: float = 1.0) -> np.ndarray:
+        return history[name].to_numpy(dtype=np.float64) / scale if name in history.columns else np.full(n, np.nan)
+
+    if "deviance" in history.columns:  # IRLS
+        objective = column("deviance", total_weight) if total_weight else np.full(n, np.nan)
+        step = column("max_coef_change")
+    else:
+        objective, step = column("train_deviance"), np.full(n, np.nan)
+    iteration = column("iteration") if "iteration" in history.columns else column("epoch")
+    rows = zip(iteration, objective, column("max_gradient"), step, column("validation_deviance"), column("seconds"), strict=True)
+    return history_frame(list(rows))
 
 
 class Status(enum.Enum):
-    """How a fit ended; each member carries the sentence a user reads."""
+    """How a fit ended; each member carries the sentence a user reads.
+
+    ``CONVERGED`` and ``CLOSED_FORM`` are the only outcomes where :attr:`FitInfo.converged` is
+    True. ``STALLED`` means no further progress was possible before the criterion was met
+    (an L-BFGS line search that no longer decreases the objective, or a minibatch training
+    deviance on a plateau without a validation set to tell noise from progress);
+    ``EARLY_STOPPED`` is the regularizer of early stopping, not an optimum of the training
+    objective; ``ITERATION_LIMIT`` ran out of iterations (or epochs).
+    """
 
     CONVERGED = "The convergence criterion was met."
     CLOSED_FORM = "Solved in closed form (weighted least squares); no iteration needed."
-    MAX_ITER = (
-        "The maximum number of iterations was reached before convergence: increase max_iter, scale the inputs, or simplify the model."
-    )
+    STALLED = "No further progress was possible before the convergence criterion was met."
+    EARLY_STOPPED = "Training stopped early: the validation deviance stopped improving; the best weights were restored."
+    ITERATION_LIMIT = "The iteration limit was reached before convergence."
     SEPARATION = (
         "Fitted probabilities numerically 0 or 1 occurred: the classes are (quasi-)separated, so some estimates "
         "and standard errors are not meaningful. Consider fewer predictors, merging factor levels, or a penalized fit."
     )
-    EARLY_STOPPED = "Training stopped early: the validation deviance stopped improving; the best weights were restored."
-    MAX_EPOCHS = "The maximum number of epochs was reached."
+
+    @property
+    def label(self) -> str:
+        """A few words for summaries, e.g. ``"stalled"`` or ``"iteration limit"``."""
+        return self.name.lower().replace("_", " ")
+
+    # Names of earlier versions, kept as aliases so that model files that store them still load.
+    MAX_ITER = ITERATION_LIMIT
+    MAX_EPOCHS = ITERATION_LIMIT
 
 
 @dataclass(frozen=True)
@@ -30,11 +105,14 @@ class FitInfo:
 
     Attributes
     ----------
-    converged : whether the convergence criterion was met.
-    n_iter : iterations (IRLS) or epochs (gradient training) run.
+    converged : whether the convergence criterion was met (status ``CONVERGED`` or
+        ``CLOSED_FORM``; a separated binomial fit keeps the criterion's verdict).
+    n_iter : iterations (IRLS, L-BFGS) or epochs (Adam/SGD) run; IRLS counts the
+        preconditioned steps of its large-data start.
     status : a :class:`Status` member; ``message`` is its sentence with details.
     solver : ``"closed_form"``, ``"irls"``, ``"lbfgs"``, ``"adam"`` or ``"sgd"``.
-    history : one row per iteration (``iteration``, ``deviance``, ``seconds``, …).
+    history : one row per iteration, chunk or epoch, with the columns of
+        :data:`HISTORY_COLUMNS` for every solver (see :data:`HISTORY_DOC`).
     """
 
     converged: bool
@@ -42,9 +120,11 @@ class FitInfo:
     status: Status
     solver: str
     message: str = ""
-    history: pd.DataFrame = field(default_factory=pd.DataFrame)
+    history: pd.DataFrame = field(default_factory=lambda: history_frame([]))
     seconds: float = 0.0
 
     def __post_init__(self):
+        if list(self.history.columns) != list(HISTORY_COLUMNS):  # a model file written before the common schema
+            object.__setattr__(self, "history", upgrade_history(self.history))
         if not self.message:
             object.__setattr__(self, "message", self.status.value)

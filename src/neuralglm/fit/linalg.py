@@ -10,7 +10,6 @@ to a QR factorization of √W·X, as R's ``glm.fit`` always does.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -120,23 +119,15 @@ def factor_qr(X: np.ndarray, w: np.ndarray) -> GramFactor:
     return GramFactor(upper=upper * signs[:, None], scale=scale)
 
 
-def solve_weighted_least_squares(
-    X: np.ndarray,
-    w: np.ndarray,
-    z: np.ndarray,
-    inspect_factor: Callable[[GramFactor | None], None] | None = None,
-) -> tuple[np.ndarray, GramFactor]:
+def solve_weighted_least_squares(X: np.ndarray, w: np.ndarray, z: np.ndarray) -> tuple[np.ndarray, GramFactor]:
     """β minimizing Σ w (z − Xβ)², and a factor of XᵀWX for the covariance.
 
-    ``inspect_factor``, if given, sees the Cholesky factor (None when the Gram is too
-    ill-conditioned for it) before it is used; IRLS uses it to certify the rank (see
-    :func:`rank_certified`) and may raise from it.
+    (IRLS does the same in its steps, with the rank check between the Cholesky factor and
+    its use: :func:`neuralglm.fit.irls_state.step`.)
     """
     gram, rhs = weighted_gram_and_rhs(X, w, z)
     assert rhs is not None
     factor = factor_gram(gram)
-    if inspect_factor is not None:
-        inspect_factor(factor)
     if factor is None:
         factor = factor_qr(X, w)
     return factor.solve(rhs), factor

@@ -14,12 +14,11 @@ import pandas as pd
 
 from neuralglm.data.design import Design, model_matrix_for
 from neuralglm.errors import ModelFileError, SpecificationError
-from neuralglm.family import derived
+from neuralglm.family import derived, rowwise
 from neuralglm.family.family import Family
 from neuralglm.family.link import Link
-from neuralglm.fit import rowwise
+from neuralglm.family.null_model import null_deviance
 from neuralglm.fit.info import FitInfo
-from neuralglm.fit.irls import null_deviance
 from neuralglm.results import formula_state
 from neuralglm.results.model_file import FORMAT, FORMAT_VERSION, ArrayStore, write_file
 

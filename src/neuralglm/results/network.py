@@ -91,13 +91,16 @@ class NetworkResult(ResultBase):
     # ---- statistics --------------------------------------------------------------------
     @property
     def history(self) -> pd.DataFrame:
-        """One row per epoch (L-BFGS: per chunk of iterations): ``epoch``, ``train_deviance``,
-        ``validation_deviance`` (mean deviance per unit weight), ``seconds`` since the start.
+        """One row per epoch (L-BFGS: per chunk of iterations), the columns every solver shares:
+        ``iteration`` (epochs or iterations done), ``objective`` (training deviance per unit
+        weight), ``gradient_norm`` (L-BFGS: largest gradient component; NaN for Adam/SGD),
+        ``step`` (largest weight change), ``validation_deviance`` (NaN without early
+        stopping), ``seconds`` since the start (:data:`neuralglm.fit.info.HISTORY_COLUMNS`).
 
-        For Adam/SGD ``train_deviance`` is accumulated during the epoch: the weighted mean of the
+        For Adam/SGD ``objective`` is accumulated during the epoch: the weighted mean of the
         minibatch deviances, each at the weights before its update (as scikit-learn's
         ``loss_curve_``), so it lags the end-of-epoch weights slightly; ``validation_deviance``
-        and the L-BFGS ``train_deviance`` are evaluated at the weights after the epoch/chunk."""
+        and the L-BFGS ``objective`` are evaluated at the weights after the epoch/chunk."""
         return self.info.history
 
     @property

@@ -16,6 +16,21 @@ AIC_CAVEAT = (
 )
 
 
+def _status_words(info) -> str:
+    """The status as a summary says it: "converged", "stalled at working precision", "iteration limit", …"""
+    if info.status.name == "STALLED" and "working precision" in info.message:
+        return "stalled at working precision"
+    return info.status.name.lower().replace("_", " ")
+
+
+def _history_rows(history: pd.DataFrame, best_epoch: int, *, validation: bool) -> pd.DataFrame:
+    """The first, best and last rows of the training history, in the columns a summary shows."""
+    best = set(np.flatnonzero(history["iteration"].to_numpy() == best_epoch).tolist())
+    picks = sorted({0, len(history) - 1} | best) if len(history) else []
+    columns = ["iteration", "objective", *(["validation_deviance"] if validation else []), "seconds"]
+    return history.iloc[picks][columns]
+
+
 @dataclass(frozen=True)
 class NetworkSummary:
     """Printable summary of a :class:`~neuralglm.NetworkResult`: ``str()`` for text, ``_repr_html_`` for notebooks.
@@ -59,7 +74,7 @@ class NetworkSummary:
             settings = f"batch {control.batch_size}, learning rate {rate}"
         header.append(
             f"Solver: {info.solver}, {info.n_iter} {unit} ({settings}, l2 {control.l2:g}{penalty_scope}, {net.dtype}, seed {net.seed}) · "
-            f"{'converged' if info.converged else 'NOT converged'} · {info.seconds:.2f} s"
+            f"{_status_words(info)} · {info.seconds:.2f} s"
         )
         if control.early_stopping:
             header.append(
@@ -68,13 +83,7 @@ class NetworkSummary:
             )
         if info.status.name not in ("CONVERGED", "EARLY_STOPPED"):
             header.append(f"Warning: {info.message}")
-        history = info.history
-        picks = (
-            sorted({0, len(history) - 1} | set(np.flatnonzero(history["epoch"].to_numpy() == net.best_epoch).tolist()))
-            if len(history)
-            else []
-        )
-        shown = history.iloc[picks][[c for c in ("epoch", "train_deviance", "validation_deviance", "seconds") if c in history.columns]]
+        shown = _history_rows(info.history, net.best_epoch, validation=control.early_stopping)
         footer = [
             f"Deviance {net.deviance:,.6g} · Null deviance {net.null_deviance:,.6g} · Deviance explained {100 * net.deviance_explained:.2f}%",
             f"Log-likelihood {net.loglik:,.6g} · AIC {net.aic:,.6g} · BIC {net.bic:,.6g}",

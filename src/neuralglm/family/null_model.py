@@ -1,0 +1,176 @@
+"""The null model: the intercept-only GLM with the offset, and its deviance (R's null deviance).
+
+Without an offset the intercept-only fit is closed form, g(weighted mean of y). With one it
+is fitted by Fisher scoring on the single intercept, which is IRLS on a column of ones with
+the weighted least-squares solve written out: from R's starting means, each step is
+β ← Σ W z / Σ W with the working weights W and working response z (offset removed) at the
+current mean. Everything runs in float64 over row chunks (:mod:`neuralglm.family.rowwise`),
+so the kernels compile once per family and link.
+"""
+
+from __future__ import annotations
+
+import math
+from functools import partial
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from neuralglm.errors import DivergenceError
+from neuralglm.family import derived
+from neuralglm.family.family import Family
+from neuralglm.family.link import Link
+from neuralglm.family.rowwise import map_rows
+
+_MAX_ITER = 100
+_MAX_HALVINGS = 30
+# Steps stop below 1e-10 standard errors (1/√ΣW), beyond what the 1e-9 SE stopping rule of the
+# full IRLS fit can tell apart; a step that stops shrinking is rounding noise.
+_STEP_TOL_SE = 1e-10
+
+
+@partial(jax.jit, static_argnums=(0, 1))
+def _fisher_kernel(family: Family, link: Link, y, eta, offset, weights):
+    """Σ W·z, Σ W, the deviance and its validity at η (per chunk; summed by map_rows)."""
+    mu = link.inverse(eta)
+    working = derived.irls_weights(family, link, mu, weights)
+    z = derived.working_response(link, eta, y, mu, offset)
+    dev = derived.deviance(family, y, mu, weights)
+    valid = jnp.all(link.eta_in_domain(eta)) & jnp.all(family.mu_domain.contains(mu)) & jnp.isfinite(dev)
+    return jnp.sum(working * z), jnp.sum(working), dev, valid
+
+
+@partial(jax.jit, static_argnums=(0, 1))
+def _start_kernel(family: Family, link: Link, y, weights):
+    return (link(family.starting_mu(y, weights)),)
+
+
+@partial(jax.jit, static_argnums=(0,))
+def _mean_kernel(link: Link, eta):
+    return (link.inverse(eta),)
+
+
+@partial(jax.jit, static_argnums=(0,))
+def _deviance_kernel(family: Family, y, mu, weights):
+    return (derived.deviance(family, y, mu, weights),)
+
+
+def deviance(family: Family, y, mu, weights) -> float:
+    """The deviance ``Σ w·d(y, μ)`` in float64, evaluated in row chunks.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from neuralglm.family import Gaussian
+    >>> deviance(Gaussian(), np.array([1.0, 3.0]), np.array([2.0, 2.0]), np.ones(2))
+    2.0
+    """
+    return map_rows(_deviance_kernel, (family,), (y, mu, weights), zero_padded=(2,))[0]
+
+
+def _fisher(family: Family, link: Link, y, eta, offset, weights) -> tuple[float, float, float, bool]:
+    weighted_z, total, dev, valid = map_rows(_fisher_kernel, (family, link), (y, eta, offset, weights), zero_padded=(3,))
+    return weighted_z, total, dev, valid and math.isfinite(dev) and math.isfinite(weighted_z) and total > 0
+
+
+def intercept_only(y, weights, offset, family: Family, link: Link) -> float:
+    """Intercept of the intercept-only GLM with the offset (R's null model), on the link scale.
+
+    Parameters
+    ----------
+    y, weights, offset : (n_obs,) response, total weights (prior × frequency), offset.
+    family, link : the model.
+
+    Returns
+    -------
+    float
+        The maximum-likelihood intercept: g(weighted mean of y) without an offset; with one,
+        the Fisher-scoring fit described in the module docstring.
+
+    Raises
+    ------
+    DivergenceError
+        if no intercept gives valid means (e.g. an identity link that the offset pushes out of
+        the family's range).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from neuralglm.family import Poisson
+    >>> from neuralglm.family.link import Log
+    >>> y, w = np.array([1.0, 2.0, 6.0]), np.ones(3)
+    >>> round(intercept_only(y, w, np.zeros(3), Poisson(), Log()), 6) == round(float(np.log(3.0)), 6)
+    True
+    >>> # With an exposure, a Poisson rate model's intercept is log(Σy / Σexposure).
+    >>> exposure = np.array([1.0, 2.0, 3.0])
+    >>> round(intercept_only(y, w, np.log(exposure), Poisson(), Log()), 10) == round(float(np.log(9.0 / 6.0)), 10)
+    True
+    """
+    with jax.enable_x64(True):
+        y, weights, offset = (np.asarray(v, dtype=np.float64) for v in (y, weights, offset))
+        if not np.any(offset):
+            return float(link(np.sum(weights * y) / np.sum(weights)))
+        (eta,) = map_rows(_start_kernel, (family, link), (y, weights), zero_padded=(1,))
+        beta: float | None = None
+        last_step = math.inf
+        for iteration in range(1, _MAX_ITER + 1):
+            weighted_z, total, _, valid = _fisher(family, link, y, eta, offset, weights)
+            if not valid:
+                raise _no_valid_intercept(family, link)
+            proposal = weighted_z / total
+            proposal = _halve_until_valid(family, link, y, offset, weights, proposal, beta)
+            step = math.inf if beta is None else abs(proposal - beta)
+            beta, eta = proposal, offset + proposal
+            step_in_se = step * math.sqrt(total)
+            if step_in_se < _STEP_TOL_SE or (iteration > 3 and step >= last_step):
+                break
+            last_step = step
+        assert beta is not None
+        return float(beta)
+
+
+def _halve_until_valid(family: Family, link: Link, y, offset, weights, proposal: float, previous: float | None) -> float:
+    """``proposal``, or halved towards ``previous`` until the means are valid (R's step halving).
+
+    From the starting means there is no previous intercept; as in the IRLS fit, halving then
+    goes towards g(weighted mean of y) − weighted mean of the offset.
+    """
+    if _fisher(family, link, y, offset + proposal, offset, weights)[3]:
+        return proposal
+    if previous is None:
+        previous = float(link(np.sum(weights * y) / np.sum(weights))) - float(np.average(offset, weights=weights))
+    for _ in range(_MAX_HALVINGS):
+        proposal = (proposal + previous) / 2.0
+        if _fisher(family, link, y, offset + proposal, offset, weights)[3]:
+            return proposal
+    raise _no_valid_intercept(family, link)
+
+
+def _no_valid_intercept(family: Family, link: Link) -> DivergenceError:
+    return DivergenceError(
+        f"The intercept-only model (the null model) has no valid fit: with this offset the {link} link gives means outside "
+        f"the {family} family's range. Use the family's default link ('{family.default_link}'), or check the offset."
+    )
+
+
+def null_deviance(y, weights, offset, family: Family, link: Link, has_intercept: bool) -> float:
+    """Deviance of the model with only the intercept (and the offset), as R's ``glm.fit`` reports it.
+
+    Without an intercept the null model is the offset alone.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from neuralglm.family import Gaussian
+    >>> from neuralglm.family.link import Identity
+    >>> y = np.array([1.0, 2.0, 6.0])
+    >>> null_deviance(y, np.ones(3), np.zeros(3), Gaussian(), Identity(), has_intercept=True)
+    14.0
+    """
+    with jax.enable_x64(True):
+        if has_intercept and not np.any(offset):
+            return deviance(family, y, np.full_like(y, np.sum(weights * y) / np.sum(weights)), weights)
+        eta = offset + intercept_only(y, weights, offset, family, link) if has_intercept else np.asarray(offset, dtype=np.float64)
+        (mu,) = map_rows(_mean_kernel, (link,), (eta,))
+        return deviance(family, y, mu, weights)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING
 
-__version__ = "0.1.0"
+from neuralglm._version import __version__ as __version__
 
 # The solver subpackage `neuralglm.fit` shares its name with the public function `ng.fit`.
 # Python binds a subpackage as an attribute of its parent when it is first imported, which

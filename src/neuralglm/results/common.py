@@ -261,7 +261,7 @@ class ResultBase:
         """
         if not isinstance(include_data, bool):
             raise SpecificationError(f"The 'include_data' parameter of save must be True or False. Got {include_data!r} instead.")
-        from neuralglm import __version__
+        from neuralglm._version import __version__
 
         include_data = include_data and self.has_data
         store = ArrayStore()

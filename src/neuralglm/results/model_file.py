@@ -200,7 +200,7 @@ def _check_spec(spec, name: str, reader_version: int) -> dict:
     if not isinstance(version, int) or isinstance(version, bool) or version < 1:
         raise ModelFileError(f"{name} has an invalid format_version {version!r}.")
     if version > reader_version:
-        from neuralglm import __version__
+        from neuralglm._version import __version__
 
         raise ModelFileError(
             f"{name} was written by neuralglm {spec.get('neuralglm_version', '?')} in model-file format version {version}, but this "

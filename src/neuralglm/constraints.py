@@ -86,7 +86,11 @@ class Interval(Constraint):
         return _is_int(value) if self.kind is int else _is_real(value)
 
     def accepts(self, value) -> bool:
-        if not self.accepts_type(value) or not math.isfinite(float(value)):
+        try:
+            finite = self.accepts_type(value) and math.isfinite(float(value))
+        except OverflowError:  # an int beyond float's range (10**400) is out of every range here
+            return False
+        if not finite:
             return False
         low, high = self._bounds()
         above = value >= low if self.closed in ("left", "both") else value > low
@@ -188,11 +192,16 @@ class InstanceOf(Constraint):
         return isinstance(value, getattr(importlib.import_module(self.module), self.name))
 
 
+# The widest hidden layer accepted (2**20 units): far beyond what a CPU or GPU trains, and small
+# enough that widths never overflow the int32 shapes JAX builds (model files cap it the same way).
+MAX_WIDTH = 1 << 20
+
+
 def _widths(value) -> tuple[int, ...] | None:
     items = (value,) if _is_int(value) else value.tolist() if isinstance(value, np.ndarray) and value.ndim == 1 else value
     if isinstance(items, (str, bytes)) or not isinstance(items, Sequence):
         return None
-    if not all(_is_int(width) and width >= 1 for width in items):
+    if not all(_is_int(width) and 1 <= width <= MAX_WIDTH for width in items):
         return None
     return tuple(int(width) for width in items)
 
@@ -200,7 +209,7 @@ def _widths(value) -> tuple[int, ...] | None:
 class Widths(Constraint):
     """Hidden-layer widths: an int is one layer, a sequence gives one width per layer."""
 
-    description = "an int ≥ 1 (one hidden layer of that width) or a tuple of ints ≥ 1 (one per hidden layer; () for a GLM)"
+    description = "an int in [1, 1048576] (one hidden layer of that width) or a tuple of such ints (one per hidden layer; () for a GLM)"
     type_name = "int or tuple of int"
 
     def accepts(self, value) -> bool:

@@ -24,10 +24,9 @@ from neuralglm.family.registry import get_family, get_link
 from neuralglm.fit.gradient import GradientControl, fit_gradient
 from neuralglm.model.architecture import Architecture
 from neuralglm.model.inputs import fit_scaling
-from neuralglm.options import PARAMETERS, SOLVERS, check_fit_combinations, document, validate
+from neuralglm.options import PARAMETERS, check_fit_combinations, document, validate
 from neuralglm.results.network import make_network_result
 
-SOLVER_CHOICES = SOLVERS
 DTYPES = {"float32": jnp.float32, "float64": jnp.float64}
 # solver="auto" trains with full-batch L-BFGS up to LBFGS_MAX_ROWS rows and LBFGS_MAX_WORK
 # rows × parameters, Adam beyond. Measured (`python -m benchmarks.network_bench --part auto`,

@@ -114,7 +114,7 @@ def test_usage_error_exits_2(capsys):
     for flag, value, message in [
         ("--l2", "-1", "The 'l2' parameter of fit must be a float in the range [0.0, inf). Got -1.0 instead."),
         ("--seed", str(2**32), "The 'seed' parameter of fit must be an int in the range [0, 4294967295]."),
-        ("--hidden", "4,0", "The 'hidden' parameter of fit must be an int ≥ 1"),
+        ("--hidden", "4,0", "The 'hidden' parameter of fit must be an int in [1, 1048576]"),
         ("--dispersion", "mle", "The 'dispersion' parameter of fit must be None, a str among {'pearson'} or a float"),
         ("--solver", "newton", "invalid choice: 'newton'"),
     ]:

@@ -17,7 +17,11 @@ from neuralglm.model.params import param_names
 @pytest.mark.parametrize(
     "kwargs, match",
     [
-        ({"hidden": (4, 0)}, r"'hidden' parameter of fit must be an int ≥ 1 \(one hidden layer of that width\) or a tuple of ints ≥ 1"),
+        (
+            {"hidden": (4, 0)},
+            r"'hidden' parameter of fit must be an int in \[1, 1048576\] \(one hidden layer of that width\) or a tuple of such ints",
+        ),
+        ({"hidden": 10**30}, r"'hidden' parameter of fit must be an int in \[1, 1048576\]"),
         ({"hidden": (2.5,)}, r"'hidden' parameter of fit .*Got \(2\.5,\) instead"),
         ({"hidden": None}, r"'hidden' parameter of fit .*Got None instead"),
         ({"hidden": (True,)}, r"'hidden' parameter of fit .*Got \(True,\) instead"),

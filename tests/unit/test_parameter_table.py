@@ -148,6 +148,10 @@ BAD = [
     # too large a seed (JAX would cut it to 32 bits, or overflow)
     ("seed", MAX_SEED + 1),
     ("seed", 2**64),
+    # ints beyond float's range (float() overflows): refused, not a raw OverflowError
+    ("seed", 2**1100),
+    ("l2", 10**400),
+    ("epsilon", 10**400),
     # choices
     ("solver", "newton"),
     ("cov_type", "hc3"),

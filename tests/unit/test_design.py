@@ -15,6 +15,7 @@ import polars as pl
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 
+import neuralglm as ng
 from neuralglm.data.design import design_from_arrays, make_design, model_matrix_for
 from neuralglm.errors import DataWarning
 from neuralglm.family.family import Binomial, Gaussian, Poisson
@@ -180,3 +181,20 @@ def test_ready_matrices_keep_their_names_and_do_not_copy_float64_input(df):
     assert design.X is X
     assert design.column_names == ("Intercept", "x")
     assert design_from_arrays(X.astype(np.float32), df["y"], family=Gaussian()).column_names == ("x1", "x2")
+
+
+def test_pandas_string_dtype_columns_are_factors_as_plain_text_columns_are():
+    # formulaic passes pandas' "string" dtype (pd.NA for missing) through as numbers; the design
+    # reads it as the factor a plain text column gives, in fits and in predict.
+    claims = ng.datasets.load_insurance()
+    text = claims.assign(age=claims["age"].astype(str))
+    nullable = claims.assign(age=claims["age"].astype("string"))
+    plain = ng.glm("claims ~ age + group", text, family="poisson", exposure="holders")
+    fit = ng.glm("claims ~ age + group", nullable, family="poisson", exposure="holders")
+    pd.testing.assert_series_equal(fit.coef, plain.coef)
+    np.testing.assert_array_equal(fit.predict(nullable), plain.predict(text))
+    assert nullable["age"].dtype == "string"  # the caller's frame is untouched
+    with_missing = nullable.copy()
+    with_missing.loc[3, "age"] = pd.NA
+    with pytest.raises(ng.errors.DataError, match="age"):
+        ng.glm("claims ~ age + group", with_missing, family="poisson", exposure="holders")

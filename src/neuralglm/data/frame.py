@@ -181,11 +181,24 @@ def check_numeric_as_in_training(frame: pd.DataFrame, numeric_names: Iterable[st
 def drop_unused_levels(frame: pd.DataFrame, names: Iterable[str]) -> pd.DataFrame:
     """A frame whose categorical columns among ``names`` keep only the levels that occur (R's ``droplevels``).
 
+    Text columns of pandas' ``"string"`` dtype (missing values as ``pd.NA``) become plain object
+    columns on the way: formulaic reads those as factors, but passes ``"string"`` columns through
+    as if they were numbers.
+
     Returns ``frame`` itself when nothing changes; otherwise a new frame (the caller's is untouched).
+
+    Examples
+    --------
+    >>> frame = pd.DataFrame({"g": pd.Categorical(["a", "a"], categories=["a", "b"]), "s": pd.array(["x", "y"], dtype="string")})
+    >>> out = drop_unused_levels(frame, ["g", "s"])
+    >>> list(out["g"].cat.categories), out["s"].dtype == object, frame["s"].dtype == "string"
+    (['a'], True, True)
     """
-    unused = {
-        name: frame[name].cat.remove_unused_categories()
-        for name in names
-        if isinstance(frame[name].dtype, pd.CategoricalDtype) and int(frame[name].nunique()) < len(frame[name].cat.categories)
-    }
-    return frame.assign(**unused) if unused else frame
+    changed = {}
+    for name in names:
+        values = frame[name]
+        if isinstance(values.dtype, pd.CategoricalDtype) and int(values.nunique()) < len(values.cat.categories):
+            changed[name] = values.cat.remove_unused_categories()
+        elif isinstance(values.dtype, pd.StringDtype) and values.dtype.na_value is pd.NA:
+            changed[name] = values.astype(object).where(values.notna(), np.nan)
+    return frame.assign(**changed) if changed else frame

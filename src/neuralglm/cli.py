@@ -59,13 +59,23 @@ _WRITTEN_AS = {
 }
 
 
+# What the table's docs offer to Python callers only (objects, callables): a command line passes text.
+_PYTHON_ONLY = {
+    "family": ", or a Family object",
+    "link": " or object",
+    "activation": ", any JAX-differentiable callable,",
+    "learning_rate": ", or a callable epoch -> step size",
+}
+
+
 def _hyper_parameter_flags(parser: argparse.ArgumentParser) -> None:
     """One flag per entry of :data:`neuralglm.options.PARAMETERS`: type, choices, default and help from the table."""
     for name, parameter in PARAMETERS.items():
         flag = "--" + name.replace("_", "-")
         kinds = {type(c) for c in parameter.constraints}
         written = f"; on the command line: {_WRITTEN_AS[name]}" if name in _WRITTEN_AS else ""
-        text = f"{_first_sentence(parameter.doc)} (default: {parameter.default!r}{written})".replace("%", "%%")
+        sentence = _first_sentence(parameter.doc).replace(_PYTHON_ONLY.get(name, "\0"), "")
+        text = f"{sentence} (default: {parameter.default!r}{written})".replace("%", "%%")
         if Boolean in kinds and kinds <= {Boolean, NoneValue}:
             parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=parameter.default, help=text)
         elif len(parameter.constraints) == 1 and parameter.constraints[0].choices:
@@ -285,16 +295,15 @@ def _command_plot(args) -> int:
         figure = plt.figure(figsize=size)
         try:
             plot(figure)
+            figure.tight_layout()
+            written.append(out / f"{name}.png")
+            figure.savefig(written[-1], dpi=110)
         except NeuralGLMError as error:
             # Leverage and Cook's distance exist only for the fit's own rows: the panel is drawn
             # when DATA are the training rows (or the file holds them), else skipped with the reason.
             skipped.append(f"{name}: {error}")
-            return
         finally:
-            figure.tight_layout()
-        written.append(out / f"{name}.png")
-        figure.savefig(written[-1], dpi=110)
-        plt.close(figure)
+            plt.close(figure)
 
     draw("diagnostics", (10, 8), lambda figure: plots.diagnostic_panel(model, data, axes=figure.subplots(2, 2)))
     draw("observed_vs_fitted", (6.5, 5), lambda figure: plots.observed_vs_fitted(model, data, ax=figure.gca()))

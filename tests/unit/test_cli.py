@@ -272,3 +272,12 @@ def test_fit_is_the_function_even_after_the_solver_subpackage_loads():
     import neuralglm.fit.irls  # noqa: F401  (loads the subpackage that shares the name)
 
     assert callable(ng.fit) and ng.fit.__module__ == "neuralglm.network"
+
+
+def test_flag_help_offers_only_what_a_command_line_can_pass(capsys):
+    # The table's docs mention Family/Link objects and callables for Python callers; the flags do not.
+    assert main(["fit", "--help"]) == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert "--family FAMILY" in text and "'tweedie(power)'" in text and "--learning-rate" in text
+    for python_only in ("Family object", "or object", "callable"):
+        assert python_only not in text

@@ -148,9 +148,7 @@ def exposure_name(fit) -> str | None:
 
 def mean_label(fit, prefix: str, observed: bool = False) -> str:
     """``'Predicted claims per holders'``, ``'Observed proportion'``, ``'Average predicted probability'``…"""
-    from neuralglm.family.family import Binomial
-
-    if isinstance(fit.family, Binomial):
+    if fit.family.weights_are_trials:  # the mean is a probability, the response a proportion
         return f"{prefix} {'proportion' if observed else 'probability'}"
     exposure = exposure_name(fit)
     response = fit.design.response_name

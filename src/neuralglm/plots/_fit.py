@@ -13,7 +13,6 @@ import numpy as np
 import pandas as pd
 
 from neuralglm.errors import DataError, SpecificationError
-from neuralglm.family.family import Binomial
 from neuralglm.plots import _common
 from neuralglm.plots._rows import data_and_axes, model_rows
 
@@ -241,7 +240,7 @@ def decision_surface(fit, data, x: str, y: str, ax=None, resolution: int = 100):
     grid[x], grid[y] = mesh_x.ravel(), mesh_y.ravel()
     surface = fit.predict(grid).to_numpy(dtype=np.float64).reshape(mesh_x.shape)
 
-    binomial = isinstance(fit.family, Binomial)
+    binomial = fit.family.weights_are_trials  # the mean is a probability: a fixed 0-1 colour scale
     if binomial:
         levels, cmap, label = np.linspace(0.0, 1.0, 11), "RdBu_r", "Predicted probability"
     else:

@@ -83,6 +83,11 @@ def _payloads(sentinel: str) -> dict[str, str]:
         "walrus": f"(f := open({s}, 'w'))",
         "transform keyword": f"center(x, lambda_=open({s}, 'w'))",
         "ufunc argument": f"np.log(open({s}, 'w'))",
+        # Backquotes inside a string literal are not column names to formulaic: a check that blanked
+        # every `...` span would have seen only np.where('Q0' == '', x, x) here.
+        "backquotes in strings": f"np.where('`' + np.str_(np.f2py.os.system('touch ' + {s})) + '`' == '', x, x)",
+        "backquoted string call": f"I('`' + str(open({s}, 'w')) + '`')",
+        "backquotes in levels": f"C(g, levels=['`', np.save({s}, x) == '`'])",
     }
 
 
@@ -167,6 +172,22 @@ def test_the_payloads_are_live(data, tmp_path):
     assert len(PARSED_PAYLOADS) >= 12
 
 
+@pytest.mark.parametrize("name", ["backquotes in strings", "backquotes in levels"])
+def test_the_backquote_payloads_are_live_and_parsed(data, name, tmp_path):
+    # Control for the payloads that hide code between backquotes inside string literals: formulaic
+    # parses them and, unchecked, runs their code; the checks above refuse them.
+    assert name in PARSED_PAYLOADS
+    sentinel = tmp_path / "pwned"
+    hostile = formulaic.ModelSpec(f"np.log(x) + {_payloads(str(sentinel))[name]}")
+    try:
+        hostile.get_model_matrix(data)
+    except Exception:  # formulaic may fail on the payload's value, after running it
+        pass
+    assert list(tmp_path.iterdir()) != []  # the sentinel (np.save adds .npy)
+    with pytest.raises(ModelFileError, match="The formula term"):
+        check_formula(hostile, ModelFileError)
+
+
 @pytest.mark.parametrize("name", PARSED_PAYLOADS)
 def test_predict_checks_a_loaded_formula_again_before_evaluating_it(raw, data, name, tmp_path):
     # A loaded model whose formula was swapped in memory after loading: predict refuses it before
@@ -188,6 +209,27 @@ def test_the_allowlist_accepts_the_documented_terms():
         "np.log(x) + np.sqrt(x) + np.exp(x / 10) + I(x ** 2 - 1) + center(x) + scale(x) + standardize(x) + poly(x, 2) "
         "+ bs(x, df=3) + C(g, contr.treatment(base='b')) + C(g, levels=['a', 'b']) + log(x) + {x + 1} + `my col` + x:g + np.where(x > 1, 1, 0)"
     )
+    check_formula(spec, ModelFileError)
+
+
+@pytest.mark.parametrize("term", ["I(10**10**10)", "I('a' * 10**12)", "I([0] * 10**12)", "I(x ** 65)", "I(2 ** x)"])
+def test_terms_that_would_exhaust_memory_or_time_are_refused_quickly(raw, term):
+    # Python evaluates 10**10**10 and 'a' * 10**12 exactly (hours, terabytes): refused from the text alone.
+    spec, arrays = _entries(raw)
+    spec["result"]["design"]["spec"]["formula"] = f"np.log(x) + C(g) + {term}"
+    with pytest.raises(ModelFileError, match="The formula term") as raised:
+        ng.load(_resealed(spec, arrays))
+    assert term.removeprefix("I(").removesuffix(")").replace(" ", "") in str(raised.value).replace(" ", "")
+
+
+def test_bounded_powers_and_string_arguments_are_accepted():
+    spec = formulaic.ModelSpec("I(x ** -1) + I(x ** 2.5) + I(-x ** 64) + np.power(x, 2) + C(g, levels=['a', 'b']) + I(g == 'a')")
+    check_formula(spec, ModelFileError)
+
+
+def test_backquoted_column_names_formulaic_renames_are_accepted():
+    # formulaic turns `1a` into the name _1a: a column lookup, not a private name.
+    spec = formulaic.ModelSpec("np.log(`1a`) + center(`my col`)")
     check_formula(spec, ModelFileError)
 
 

@@ -477,6 +477,22 @@ def test_format_1_glm_loads_with_the_same_numbers(v1_expected):
     assert again.source.format_version == serialize.FORMAT_VERSION and again.predict(new).tolist() == expected["predict"]
 
 
+def test_format_1_glm_history_objective_is_deviance_per_unit_weight():
+    # v1 IRLS histories hold the total deviance of each iteration; today's objective divides it by
+    # the training rows' total weight (as IRLS does now), so it is not NaN for a file with data.
+    loaded = ng.load(FIXTURES / "glm_v1.npz")
+    history = loaded.info.history
+    assert len(history) == loaded.info.n_iter and np.isfinite(history["objective"]).all()
+    total_weight = float(np.sum(loaded.design.total_weights))
+    np.testing.assert_allclose(history["objective"].iloc[-1], loaded.deviance / total_weight, rtol=1e-10)
+    with np.load(FIXTURES / "glm_v1.npz") as archive:  # the written per-iteration deviances (the frame's 2nd column)
+        spec = json.loads(archive[serialize.SPEC_ENTRY].tobytes())
+        frame = spec["result"]["dataclass"]["fields"]["info"]["dataclass"]["fields"]["history"]["frame"]
+        assert frame["columns"][1] == "deviance"
+        written = archive[frame["columns_values"][1]["array"]]
+    np.testing.assert_allclose(history["objective"].to_numpy(), written / total_weight, rtol=1e-12)
+
+
 def test_format_1_glm_without_data_loads_and_asks_for_the_data(v1_expected):
     loaded = ng.load(FIXTURES / "glm_nodata_v1.npz")
     assert not loaded.has_data and loaded.predict(_v1_new_data(v1_expected)).tolist() == v1_expected["glm"]["predict"]

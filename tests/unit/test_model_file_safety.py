@@ -329,6 +329,44 @@ def test_wrong_types_in_the_spec_are_refused_at_load(raw):
             ng.load(_resealed(spec, arrays))
 
 
+@pytest.mark.parametrize(
+    "converged, status",
+    [
+        (True, "ITERATION_LIMIT"),
+        (True, "STALLED"),
+        (True, "EARLY_STOPPED"),
+        (True, "MAX_ITER"),
+        (False, "CONVERGED"),
+        (False, "CLOSED_FORM"),
+    ],
+)
+def test_a_converged_flag_that_contradicts_the_status_is_refused(raw, converged, status):
+    spec, arrays = _entries(raw)
+    spec["result"]["info"].update(converged=converged, status=status)
+    with pytest.raises(ModelFileError, match=f"converged={str(converged).lower()} with the status"):
+        ng.load(_resealed(spec, arrays))
+
+
+@pytest.mark.parametrize(
+    "converged, status", [(True, "CONVERGED"), (False, "ITERATION_LIMIT"), (True, "SEPARATION"), (False, "SEPARATION")]
+)
+def test_a_converged_flag_that_matches_the_status_loads(raw, converged, status):
+    spec, arrays = _entries(raw)
+    spec["result"]["info"].update(converged=converged, status=status)
+    info = ng.load(_resealed(spec, arrays)).info
+    assert (info.converged, info.status.name) == (converged, status)
+
+
+def test_status_names_of_format_1_are_the_enum_aliases():
+    from neuralglm.fit.info import Status
+    from neuralglm.results.parts import status_from_name
+
+    assert status_from_name("MAX_ITER") is status_from_name("MAX_EPOCHS") is Status.ITERATION_LIMIT
+    assert all(status_from_name(member.name) is member for member in Status)
+    with pytest.raises(ModelFileError, match="unknown fit status 'DONE'"):
+        status_from_name("DONE")
+
+
 def test_load_leaves_the_working_folder_untouched(raw, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     ng.load(io.BytesIO(raw)).predict(_frame(5, seed=1))

@@ -22,7 +22,7 @@ import pytest
 
 import neuralglm as ng
 from neuralglm.errors import ModelFileError
-from neuralglm.results import serialize
+from neuralglm.results import model_file, serialize
 from neuralglm.results.formula_state import check_formula
 
 
@@ -54,7 +54,7 @@ def _entries(raw: bytes) -> tuple[dict, dict[str, np.ndarray]]:
 def _resealed(spec: dict, arrays: dict[str, np.ndarray]) -> io.BytesIO:
     """Entries with fresh checksums, computed the way the writer does."""
     buffer = io.BytesIO()
-    serialize._write_file(arrays, {k: v for k, v in spec.items() if k not in ("arrays", "spec_sha256")}, buffer)
+    model_file.write_file(arrays, {k: v for k, v in spec.items() if k not in ("arrays", "spec_sha256")}, buffer)
     buffer.seek(0)
     return buffer
 
@@ -273,7 +273,7 @@ def test_an_array_header_claiming_256_tib_is_refused_before_allocating(raw):
         archive.writestr("huge.npy", header.getvalue() + b"\0" * 64)
     spec = {k: v for k, v in spec.items() if k not in ("spec_sha256",)}
     spec["arrays"] = {**spec["arrays"], "huge": "0" * 64}
-    spec["spec_sha256"] = serialize._spec_digest(spec)
+    spec["spec_sha256"] = model_file.spec_digest(spec)
     rebuilt = io.BytesIO()
     np.savez(rebuilt, **{serialize.SPEC_ENTRY: np.frombuffer(json.dumps(spec).encode(), dtype=np.uint8), **arrays})
     with zipfile.ZipFile(rebuilt, "a") as archive:

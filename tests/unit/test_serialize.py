@@ -25,7 +25,7 @@ import neuralglm as ng
 from neuralglm.errors import ConvergenceWarning, DataError, ModelFileError, SpecificationError
 from neuralglm.fit.info import HISTORY_COLUMNS
 from neuralglm.model.architecture import Architecture
-from neuralglm.results import parts, serialize
+from neuralglm.results import model_file, parts, serialize
 
 FAMILIES = [
     "gaussian",
@@ -119,7 +119,7 @@ def _resealed(spec: dict, arrays: dict[str, np.ndarray]) -> io.BytesIO:
     """Write entries with fresh checksums (an edit by someone who recomputes them)."""
     buffer = io.BytesIO()
     spec = {k: v for k, v in spec.items() if k not in ("arrays", "spec_sha256")}
-    serialize._write_file(arrays, spec, buffer)
+    model_file.write_file(arrays, spec, buffer)
     buffer.seek(0)
     return buffer
 
@@ -344,8 +344,8 @@ def test_pickled_entries_are_never_unpickled(glm):
     payload = np.array([_Payload()], dtype=object)
     buffer = io.BytesIO()
     spec = {k: v for k, v in spec.items() if k not in ("arrays", "spec_sha256")}
-    spec["arrays"] = {**{k: serialize._array_digest(v) for k, v in arrays.items()}, "payload": "0" * 64}
-    spec["spec_sha256"] = serialize._spec_digest(spec)
+    spec["arrays"] = {**{k: model_file.array_digest(v) for k, v in arrays.items()}, "payload": "0" * 64}
+    spec["spec_sha256"] = model_file.spec_digest(spec)
     np.savez(buffer, **{serialize.SPEC_ENTRY: np.frombuffer(json.dumps(spec).encode(), dtype=np.uint8), **arrays, "payload": payload})
     buffer.seek(0)
     with pytest.raises(ModelFileError, match="pickled Python objects"):

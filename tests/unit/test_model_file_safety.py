@@ -212,9 +212,22 @@ def test_the_allowlist_accepts_the_documented_terms():
     check_formula(spec, ModelFileError)
 
 
-@pytest.mark.parametrize("term", ["I(10**10**10)", "I('a' * 10**12)", "I([0] * 10**12)", "I(x ** 65)", "I(2 ** x)"])
+@pytest.mark.parametrize(
+    "term",
+    [
+        "I(10**10**10)",
+        "I('a' * 10**12)",
+        "I([0] * 10**12)",
+        "I(x ** 65)",
+        "I(2 ** x)",
+        "I((((10**64)**64)**64)**64)",  # each exponent allowed; exact integers of 10**16777216
+        "np.array(10**30)",  # an object array of Python integers, which later arithmetic keeps exact
+        "I(99999999999999999999 + x)",
+    ],
+)
 def test_terms_that_would_exhaust_memory_or_time_are_refused_quickly(raw, term):
-    # Python evaluates 10**10**10 and 'a' * 10**12 exactly (hours, terabytes): refused from the text alone.
+    # Python evaluates 10**10**10 and 'a' * 10**12 exactly (hours, terabytes): refused from the text alone,
+    # as is any integer (literal or constant arithmetic) past int64, so no chain of allowed steps grows one.
     spec, arrays = _entries(raw)
     spec["result"]["design"]["spec"]["formula"] = f"np.log(x) + C(g) + {term}"
     with pytest.raises(ModelFileError, match="The formula term") as raised:
@@ -223,7 +236,9 @@ def test_terms_that_would_exhaust_memory_or_time_are_refused_quickly(raw, term):
 
 
 def test_bounded_powers_and_string_arguments_are_accepted():
-    spec = formulaic.ModelSpec("I(x ** -1) + I(x ** 2.5) + I(-x ** 64) + np.power(x, 2) + C(g, levels=['a', 'b']) + I(g == 'a')")
+    spec = formulaic.ModelSpec(
+        "I(x ** -1) + I(x ** 2.5) + I(-x ** 64) + np.power(x, 2) + I(x * 2**62) + I(x + 7 // 2 % 3) + C(g, levels=['a', 'b']) + I(g == 'a')"
+    )
     check_formula(spec, ModelFileError)
 
 

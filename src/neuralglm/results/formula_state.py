@@ -13,7 +13,7 @@ import ast
 import dataclasses
 import re
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 
@@ -47,8 +47,10 @@ def level_value(value, where: str):
 # by name. A term may be:
 #   - a column name (bare, or backquoted: `my column`), a number, a string/bool/None literal;
 #   - arithmetic: + - * / // % ** and unary +/-, comparisons (< <= > >= == !=); the exponent of
-#     ** must be a number (or minus one) of size at most 64, and no operand of arithmetic may be a
-#     string, list or tuple literal (``I(10**10**10)`` or ``I('a' * 10**12)`` would exhaust memory);
+#     ** must be a number (or minus one) of size at most 64, no operand of arithmetic may be a
+#     string, list or tuple literal, and integers (literals and arithmetic on them) stay below
+#     2**63 (Python's integers are exact: ``I(10**10**10)``, ``I((((10**64)**64)**64)**64)`` or
+#     ``I('a' * 10**12)`` would exhaust memory or time);
 #   - a call of formulaic's transforms C, I, center, scale, standardize, poly, bs, log, log2,
 #     log10, exp, exp2, exp10 on allowed expressions, with literal keyword arguments;
 #   - in C(...): contr.treatment / contr.treatment(base=<literal>) (contr.sum, .helmert, .diff,
@@ -66,6 +68,15 @@ _NUMPY_CONSTANTS = frozenset("pi e inf nan".split())
 _OPERATORS = (ast.Add, ast.Sub, ast.Mult, ast.Div, ast.FloorDiv, ast.Mod, ast.Pow, ast.UAdd, ast.USub)
 _COMPARISONS = (ast.Lt, ast.LtE, ast.Gt, ast.GtE, ast.Eq, ast.NotEq)
 _MAX_EXPONENT = 64
+_MAX_INTEGER = 2**63  # integers as large as numpy's int64: larger ones become exact Python integers
+_INTEGER_OPERATORS = {
+    ast.Add: lambda a, b: a + b,
+    ast.Sub: lambda a, b: a - b,
+    ast.Mult: lambda a, b: a * b,
+    ast.FloorDiv: lambda a, b: a // b,
+    ast.Mod: lambda a, b: a % b,
+    ast.Pow: lambda a, b: a**b,
+}
 _ANSI = re.compile(r"\x1b\[[0-9;]*m|[⧛⧚]")
 
 
@@ -75,7 +86,9 @@ def _numpy_function(name: str) -> bool:
 
 def _literal(node: ast.AST) -> bool:
     if isinstance(node, ast.Constant):
-        return node.value is None or isinstance(node.value, (bool, int, float, str))
+        if type(node.value) is int:
+            return abs(node.value) < _MAX_INTEGER
+        return node.value is None or isinstance(node.value, (bool, float, str))
     if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.UAdd, ast.USub)):
         return _literal(node.operand)
     if isinstance(node, (ast.List, ast.Tuple)):
@@ -98,6 +111,31 @@ def _small_number(node: ast.AST) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and abs(value) <= _MAX_EXPONENT
 
 
+def _integer_value(node: ast.AST) -> int | None:
+    """The value of an all-integer constant expression (None for any other), computed only while
+    every intermediate stays below 2**63; past that, OverflowError."""
+    if isinstance(node, ast.Constant):
+        return node.value if type(node.value) is int else None
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.UAdd, ast.USub)):
+        value = _integer_value(node.operand)
+        return None if value is None else (-value if isinstance(node.op, ast.USub) else value)
+    if not (isinstance(node, ast.BinOp) and type(node.op) in _INTEGER_OPERATORS):
+        return None
+    left, right = _integer_value(node.left), _integer_value(node.right)
+    if left is None or right is None or abs(left) >= _MAX_INTEGER or abs(right) >= _MAX_INTEGER:
+        return None if left is None or right is None else _overflow()
+    if isinstance(node.op, ast.Pow) and not 0 <= right <= _MAX_EXPONENT:
+        return None  # a negative power is a float; a larger one is refused by the exponent rule
+    if isinstance(node.op, (ast.FloorDiv, ast.Mod)) and right == 0:
+        return None  # fails at evaluation (ZeroDivisionError), costs nothing
+    value = _INTEGER_OPERATORS[type(node.op)](left, right)  # at most 63 * 64 bits: quick
+    return value if abs(value) < _MAX_INTEGER else _overflow()
+
+
+def _overflow() -> NoReturn:
+    raise OverflowError
+
+
 def _disallowed(node: ast.AST) -> ast.AST | None:
     """The first sub-expression of ``node`` outside the allowlist, else None."""
     if _literal(node):
@@ -108,6 +146,10 @@ def _disallowed(node: ast.AST) -> ast.AST | None:
         if not isinstance(node.op, _OPERATORS) or _sequence_literal(node.left) or _sequence_literal(node.right):
             return node
         if isinstance(node.op, ast.Pow) and not _small_number(node.right):
+            return node
+        try:
+            _integer_value(node)
+        except OverflowError:
             return node
         return _disallowed(node.left) or _disallowed(node.right)
     if isinstance(node, ast.UnaryOp):

@@ -74,3 +74,35 @@ def test_a_binomial_two_level_factor_response_follows_the_declaration():
     assert fit.info.converged
     with pytest.raises(ng.errors.DataError, match="not numeric"):
         ng.glm("big ~ age", data, family=Poisson())
+
+
+@pytest.mark.parametrize(
+    "make, attribute",
+    [
+        (lambda v: Tweedie(power=v), "power"),
+        (lambda v: NegativeBinomial(alpha=v), "alpha"),
+        (lambda v: Power(v), "power"),
+    ],
+)
+def test_numpy_scalar_parameters_become_python_floats(make, attribute):
+    for value in (np.float32(1.5), np.float64(1.5), 1.5):
+        made = make(value)
+        assert type(getattr(made, attribute)) is float and getattr(made, attribute) == 1.5
+        assert made == make(1.5) and hash(made) == hash(make(1.5))
+    assert Tweedie(np.float64(1.5)) == Tweedie(1.5) and hash(Tweedie(np.float64(1.5))) == hash(Tweedie(1.5))
+
+
+def test_a_glm_with_numpy_scalar_family_and_link_parameters_saves_and_loads(tmp_path):
+    import io
+
+    import pandas as pd
+
+    rng = np.random.default_rng(3)
+    frame = pd.DataFrame({"x": rng.uniform(0.5, 2.0, size=80)})
+    frame["y"] = rng.gamma(2.0, np.exp(0.3 + 0.2 * frame["x"]) / 2.0)
+    model = ng.glm("y ~ x", frame, family=Tweedie(power=np.float32(1.5)), link=Power(np.float64(0.5)))
+    buffer = io.BytesIO()
+    model.save(buffer)
+    loaded = ng.load(io.BytesIO(buffer.getvalue()))
+    assert loaded.family == Tweedie(1.5) and loaded.link == Power(0.5)
+    np.testing.assert_array_equal(loaded.predict(frame), model.predict(frame))

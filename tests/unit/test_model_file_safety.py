@@ -22,7 +22,7 @@ import pytest
 
 import neuralglm as ng
 from neuralglm.errors import ModelFileError
-from neuralglm.results import serialize
+from neuralglm.results import model_file, serialize
 from neuralglm.results.formula_state import check_formula
 
 
@@ -54,7 +54,7 @@ def _entries(raw: bytes) -> tuple[dict, dict[str, np.ndarray]]:
 def _resealed(spec: dict, arrays: dict[str, np.ndarray]) -> io.BytesIO:
     """Entries with fresh checksums, computed the way the writer does."""
     buffer = io.BytesIO()
-    serialize._write_file(arrays, {k: v for k, v in spec.items() if k not in ("arrays", "spec_sha256")}, buffer)
+    model_file.write_file(arrays, {k: v for k, v in spec.items() if k not in ("arrays", "spec_sha256")}, buffer)
     buffer.seek(0)
     return buffer
 
@@ -83,6 +83,11 @@ def _payloads(sentinel: str) -> dict[str, str]:
         "walrus": f"(f := open({s}, 'w'))",
         "transform keyword": f"center(x, lambda_=open({s}, 'w'))",
         "ufunc argument": f"np.log(open({s}, 'w'))",
+        # Backquotes inside a string literal are not column names to formulaic: a check that blanked
+        # every `...` span would have seen only np.where('Q0' == '', x, x) here.
+        "backquotes in strings": f"np.where('`' + np.str_(np.f2py.os.system('touch ' + {s})) + '`' == '', x, x)",
+        "backquoted string call": f"I('`' + str(open({s}, 'w')) + '`')",
+        "backquotes in levels": f"C(g, levels=['`', np.save({s}, x) == '`'])",
     }
 
 
@@ -167,6 +172,22 @@ def test_the_payloads_are_live(data, tmp_path):
     assert len(PARSED_PAYLOADS) >= 12
 
 
+@pytest.mark.parametrize("name", ["backquotes in strings", "backquotes in levels"])
+def test_the_backquote_payloads_are_live_and_parsed(data, name, tmp_path):
+    # Control for the payloads that hide code between backquotes inside string literals: formulaic
+    # parses them and, unchecked, runs their code; the checks above refuse them.
+    assert name in PARSED_PAYLOADS
+    sentinel = tmp_path / "pwned"
+    hostile = formulaic.ModelSpec(f"np.log(x) + {_payloads(str(sentinel))[name]}")
+    try:
+        hostile.get_model_matrix(data)
+    except Exception:  # formulaic may fail on the payload's value, after running it
+        pass
+    assert list(tmp_path.iterdir()) != []  # the sentinel (np.save adds .npy)
+    with pytest.raises(ModelFileError, match="The formula term"):
+        check_formula(hostile, ModelFileError)
+
+
 @pytest.mark.parametrize("name", PARSED_PAYLOADS)
 def test_predict_checks_a_loaded_formula_again_before_evaluating_it(raw, data, name, tmp_path):
     # A loaded model whose formula was swapped in memory after loading: predict refuses it before
@@ -188,6 +209,42 @@ def test_the_allowlist_accepts_the_documented_terms():
         "np.log(x) + np.sqrt(x) + np.exp(x / 10) + I(x ** 2 - 1) + center(x) + scale(x) + standardize(x) + poly(x, 2) "
         "+ bs(x, df=3) + C(g, contr.treatment(base='b')) + C(g, levels=['a', 'b']) + log(x) + {x + 1} + `my col` + x:g + np.where(x > 1, 1, 0)"
     )
+    check_formula(spec, ModelFileError)
+
+
+@pytest.mark.parametrize(
+    "term",
+    [
+        "I(10**10**10)",
+        "I('a' * 10**12)",
+        "I([0] * 10**12)",
+        "I(x ** 65)",
+        "I(2 ** x)",
+        "I((((10**64)**64)**64)**64)",  # each exponent allowed; exact integers of 10**16777216
+        "np.array(10**30)",  # an object array of Python integers, which later arithmetic keeps exact
+        "I(99999999999999999999 + x)",
+    ],
+)
+def test_terms_that_would_exhaust_memory_or_time_are_refused_quickly(raw, term):
+    # Python evaluates 10**10**10 and 'a' * 10**12 exactly (hours, terabytes): refused from the text alone,
+    # as is any integer (literal or constant arithmetic) past int64, so no chain of allowed steps grows one.
+    spec, arrays = _entries(raw)
+    spec["result"]["design"]["spec"]["formula"] = f"np.log(x) + C(g) + {term}"
+    with pytest.raises(ModelFileError, match="The formula term") as raised:
+        ng.load(_resealed(spec, arrays))
+    assert term.removeprefix("I(").removesuffix(")").replace(" ", "") in str(raised.value).replace(" ", "")
+
+
+def test_bounded_powers_and_string_arguments_are_accepted():
+    spec = formulaic.ModelSpec(
+        "I(x ** -1) + I(x ** 2.5) + I(-x ** 64) + np.power(x, 2) + I(x * 2**62) + I(x + 7 // 2 % 3) + C(g, levels=['a', 'b']) + I(g == 'a')"
+    )
+    check_formula(spec, ModelFileError)
+
+
+def test_backquoted_column_names_formulaic_renames_are_accepted():
+    # formulaic turns `1a` into the name _1a: a column lookup, not a private name.
+    spec = formulaic.ModelSpec("np.log(`1a`) + center(`my col`)")
     check_formula(spec, ModelFileError)
 
 
@@ -231,7 +288,7 @@ def test_an_array_header_claiming_256_tib_is_refused_before_allocating(raw):
         archive.writestr("huge.npy", header.getvalue() + b"\0" * 64)
     spec = {k: v for k, v in spec.items() if k not in ("spec_sha256",)}
     spec["arrays"] = {**spec["arrays"], "huge": "0" * 64}
-    spec["spec_sha256"] = serialize._spec_digest(spec)
+    spec["spec_sha256"] = model_file.spec_digest(spec)
     rebuilt = io.BytesIO()
     np.savez(rebuilt, **{serialize.SPEC_ENTRY: np.frombuffer(json.dumps(spec).encode(), dtype=np.uint8), **arrays})
     with zipfile.ZipFile(rebuilt, "a") as archive:
@@ -285,6 +342,44 @@ def test_wrong_types_in_the_spec_are_refused_at_load(raw):
         edit(spec["result"])
         with pytest.raises(ModelFileError, match=message):
             ng.load(_resealed(spec, arrays))
+
+
+@pytest.mark.parametrize(
+    "converged, status",
+    [
+        (True, "ITERATION_LIMIT"),
+        (True, "STALLED"),
+        (True, "EARLY_STOPPED"),
+        (True, "MAX_ITER"),
+        (False, "CONVERGED"),
+        (False, "CLOSED_FORM"),
+    ],
+)
+def test_a_converged_flag_that_contradicts_the_status_is_refused(raw, converged, status):
+    spec, arrays = _entries(raw)
+    spec["result"]["info"].update(converged=converged, status=status)
+    with pytest.raises(ModelFileError, match=f"converged={str(converged).lower()} with the status"):
+        ng.load(_resealed(spec, arrays))
+
+
+@pytest.mark.parametrize(
+    "converged, status", [(True, "CONVERGED"), (False, "ITERATION_LIMIT"), (True, "SEPARATION"), (False, "SEPARATION")]
+)
+def test_a_converged_flag_that_matches_the_status_loads(raw, converged, status):
+    spec, arrays = _entries(raw)
+    spec["result"]["info"].update(converged=converged, status=status)
+    info = ng.load(_resealed(spec, arrays)).info
+    assert (info.converged, info.status.name) == (converged, status)
+
+
+def test_status_names_of_format_1_are_the_enum_aliases():
+    from neuralglm.fit.info import Status
+    from neuralglm.results.parts import status_from_name
+
+    assert status_from_name("MAX_ITER") is status_from_name("MAX_EPOCHS") is Status.ITERATION_LIMIT
+    assert all(status_from_name(member.name) is member for member in Status)
+    with pytest.raises(ModelFileError, match="unknown fit status 'DONE'"):
+        status_from_name("DONE")
 
 
 def test_load_leaves_the_working_folder_untouched(raw, tmp_path, monkeypatch):

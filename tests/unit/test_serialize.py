@@ -25,7 +25,7 @@ import neuralglm as ng
 from neuralglm.errors import ConvergenceWarning, DataError, ModelFileError, SpecificationError
 from neuralglm.fit.info import HISTORY_COLUMNS
 from neuralglm.model.architecture import Architecture
-from neuralglm.results import parts, serialize
+from neuralglm.results import model_file, parts, serialize
 
 FAMILIES = [
     "gaussian",
@@ -119,7 +119,7 @@ def _resealed(spec: dict, arrays: dict[str, np.ndarray]) -> io.BytesIO:
     """Write entries with fresh checksums (an edit by someone who recomputes them)."""
     buffer = io.BytesIO()
     spec = {k: v for k, v in spec.items() if k not in ("arrays", "spec_sha256")}
-    serialize._write_file(arrays, spec, buffer)
+    model_file.write_file(arrays, spec, buffer)
     buffer.seek(0)
     return buffer
 
@@ -344,8 +344,8 @@ def test_pickled_entries_are_never_unpickled(glm):
     payload = np.array([_Payload()], dtype=object)
     buffer = io.BytesIO()
     spec = {k: v for k, v in spec.items() if k not in ("arrays", "spec_sha256")}
-    spec["arrays"] = {**{k: serialize._array_digest(v) for k, v in arrays.items()}, "payload": "0" * 64}
-    spec["spec_sha256"] = serialize._spec_digest(spec)
+    spec["arrays"] = {**{k: model_file.array_digest(v) for k, v in arrays.items()}, "payload": "0" * 64}
+    spec["spec_sha256"] = model_file.spec_digest(spec)
     np.savez(buffer, **{serialize.SPEC_ENTRY: np.frombuffer(json.dumps(spec).encode(), dtype=np.uint8), **arrays, "payload": payload})
     buffer.seek(0)
     with pytest.raises(ModelFileError, match="pickled Python objects"):
@@ -475,6 +475,22 @@ def test_format_1_glm_loads_with_the_same_numbers(v1_expected):
     # Written again, it is a format-2 file with the same predictions.
     again = ng.load(io.BytesIO(_saved(loaded)))
     assert again.source.format_version == serialize.FORMAT_VERSION and again.predict(new).tolist() == expected["predict"]
+
+
+def test_format_1_glm_history_objective_is_deviance_per_unit_weight():
+    # v1 IRLS histories hold the total deviance of each iteration; today's objective divides it by
+    # the training rows' total weight (as IRLS does now), so it is not NaN for a file with data.
+    loaded = ng.load(FIXTURES / "glm_v1.npz")
+    history = loaded.info.history
+    assert len(history) == loaded.info.n_iter and np.isfinite(history["objective"]).all()
+    total_weight = float(np.sum(loaded.design.total_weights))
+    np.testing.assert_allclose(history["objective"].iloc[-1], loaded.deviance / total_weight, rtol=1e-10)
+    with np.load(FIXTURES / "glm_v1.npz") as archive:  # the written per-iteration deviances (the frame's 2nd column)
+        spec = json.loads(archive[serialize.SPEC_ENTRY].tobytes())
+        frame = spec["result"]["dataclass"]["fields"]["info"]["dataclass"]["fields"]["history"]["frame"]
+        assert frame["columns"][1] == "deviance"
+        written = archive[frame["columns_values"][1]["array"]]
+    np.testing.assert_allclose(history["objective"].to_numpy(), written / total_weight, rtol=1e-12)
 
 
 def test_format_1_glm_without_data_loads_and_asks_for_the_data(v1_expected):

@@ -302,6 +302,9 @@ class NegativeBinomial(Family):
             raise SpecificationError(
                 f"The 'alpha' parameter of NegativeBinomial must be a float in the range (0, inf). Got {self.alpha!r} instead."
             )
+        # A Python float, whatever real type was given (np.float32(0.5)): the registry string
+        # ("negative_binomial(0.5)") that model files store must parse back to an equal family.
+        object.__setattr__(self, "alpha", float(self.alpha))
 
     def variance(self, mu):
         return mu + self.alpha * mu**2
@@ -357,6 +360,7 @@ class Tweedie(Family):
                 "The 'power' parameter of Tweedie must be a float ≤ 0 or ≥ 1 (no distribution exists for 0 < power < 1). "
                 f"Got {self.power!r} instead."
             )
+        object.__setattr__(self, "power", float(self.power))  # a Python float: see NegativeBinomial
 
     @property
     def y_domain(self) -> Interval:  # type: ignore[override]

@@ -213,6 +213,9 @@ class Power(Link):
             raise SpecificationError(f"The 'power' parameter of Power must be a finite float. Got {self.power!r} instead.")
         if self.power == 0:
             raise SpecificationError("Power(0) is the log link: use Log() or link='log'.")
+        # A Python float, whatever real type was given (np.float64(0.5)): the registry string
+        # ("power(0.5)") that model files store must parse back to an equal link.
+        object.__setattr__(self, "power", float(self.power))
 
     def __call__(self, mu):
         return jnp.power(mu, self.power)

@@ -17,7 +17,7 @@ import pandas as pd
 from neuralglm.data.design import Design, OffsetSource
 from neuralglm.errors import ModelFileError
 from neuralglm.fit.gradient import GradientControl
-from neuralglm.fit.info import FitInfo
+from neuralglm.fit.info import FitInfo, upgrade_history
 from neuralglm.model.architecture import Architecture
 from neuralglm.model.inputs import InputScaling
 from neuralglm.model.params import Dense
@@ -37,6 +37,7 @@ class _Reader:
 
     def __init__(self, store: ArrayStore):
         self.store = store
+        self.fit_history: pd.DataFrame | None = None  # the FitInfo's history as written (see _composed)
 
     def decode(self, node):
         if node is None or isinstance(node, (bool, int, float, str)):
@@ -93,11 +94,18 @@ class _Reader:
         unknown = sorted(set(values) - known)
         if unknown:
             raise ModelFileError(f"The model file's {name} has fields {unknown} unknown to this neuralglm: upgrade neuralglm to load it.")
+        if cls is FitInfo and isinstance(values.get("history"), pd.DataFrame):
+            self.fit_history = values["history"]
         return cls(**values)
 
 
-def _composed(kind: str, values: dict[str, Any], include_data: bool):
-    """Today's result from the fields a format-1 result held."""
+def _composed(kind: str, values: dict[str, Any], include_data: bool, fit_history: pd.DataFrame | None = None):
+    """Today's result from the fields a format-1 result held.
+
+    A v1 IRLS history holds the total deviance; today's objective is deviance / Σ weights, so
+    ``fit_history`` (as written) is upgraded again with the training rows' total weight when
+    the file has them (without them the objective stays NaN).
+    """
     stats = FitStatistics.from_dict({name: values.pop(name) for name in _STATISTICS})
     eta, mu = values.pop("fitted_eta"), values.pop("fitted_mu")
     design: Design = values["design"]
@@ -108,6 +116,9 @@ def _composed(kind: str, values: dict[str, Any], include_data: bool):
         values["design"] = dataclasses.replace(design, freq_weights=None)
     elif np.shape(eta) != (design.n_obs,) or np.shape(mu) != (design.n_obs,):
         raise ModelFileError("The model file's fitted values do not match its training rows: the file is inconsistent.")
+    if include_data and fit_history is not None and isinstance(values.get("info"), FitInfo):
+        total_weight = float(np.sum(values["design"].total_weights))
+        values["info"] = dataclasses.replace(values["info"], history=upgrade_history(fit_history, total_weight))
     source = ModelFileInfo(format_version=1, include_data=include_data, n_rows=values["design"].n_obs)
     fitted = Fitted(np.asarray(eta, dtype=np.float64), np.asarray(mu, dtype=np.float64)) if include_data else None
     cls = FitResult if kind == "FitResult" else NetworkResult
@@ -119,8 +130,9 @@ def read(spec: dict, store: ArrayStore):
     tree = spec.get("result")
     if spec.get("kind") not in _RESULTS or not isinstance(tree, dict) or not isinstance(tree.get("dataclass"), dict):
         raise ModelFileError(f"The model file holds a {spec.get('kind')!r}, which this neuralglm cannot load.")
-    kind, values = _Reader(store).fields(tree["dataclass"], (spec["kind"],))
+    reader = _Reader(store)
+    kind, values = reader.fields(tree["dataclass"], (spec["kind"],))
     include_data = spec.get("include_data")
     if not isinstance(include_data, bool):
         raise ModelFileError("The model file's include_data must be true or false.")
-    return _composed(kind, values, include_data)
+    return _composed(kind, values, include_data, reader.fit_history)

@@ -13,7 +13,7 @@ import ast
 import dataclasses
 import re
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 
@@ -46,7 +46,11 @@ def level_value(value, where: str):
 # formula read from a model file may only hold what is listed here; everything else is refused
 # by name. A term may be:
 #   - a column name (bare, or backquoted: `my column`), a number, a string/bool/None literal;
-#   - arithmetic: + - * / // % ** and unary +/-, comparisons (< <= > >= == !=);
+#   - arithmetic: + - * / // % ** and unary +/-, comparisons (< <= > >= == !=); the exponent of
+#     ** must be a number (or minus one) of size at most 64, no operand of arithmetic may be a
+#     string, list or tuple literal, and integers (literals and arithmetic on them) stay below
+#     2**63 (Python's integers are exact: ``I(10**10**10)``, ``I((((10**64)**64)**64)**64)`` or
+#     ``I('a' * 10**12)`` would exhaust memory or time);
 #   - a call of formulaic's transforms C, I, center, scale, standardize, poly, bs, log, log2,
 #     log10, exp, exp2, exp10 on allowed expressions, with literal keyword arguments;
 #   - in C(...): contr.treatment / contr.treatment(base=<literal>) (contr.sum, .helmert, .diff,
@@ -63,7 +67,16 @@ _NUMPY_FUNCTIONS = frozenset("where clip round around abs asarray array".split()
 _NUMPY_CONSTANTS = frozenset("pi e inf nan".split())
 _OPERATORS = (ast.Add, ast.Sub, ast.Mult, ast.Div, ast.FloorDiv, ast.Mod, ast.Pow, ast.UAdd, ast.USub)
 _COMPARISONS = (ast.Lt, ast.LtE, ast.Gt, ast.GtE, ast.Eq, ast.NotEq)
-_BACKQUOTED = re.compile(r"`[^`]*`")
+_MAX_EXPONENT = 64
+_MAX_INTEGER = 2**63  # integers as large as numpy's int64: larger ones become exact Python integers
+_INTEGER_OPERATORS = {
+    ast.Add: lambda a, b: a + b,
+    ast.Sub: lambda a, b: a - b,
+    ast.Mult: lambda a, b: a * b,
+    ast.FloorDiv: lambda a, b: a // b,
+    ast.Mod: lambda a, b: a % b,
+    ast.Pow: lambda a, b: a**b,
+}
 _ANSI = re.compile(r"\x1b\[[0-9;]*m|[⧛⧚]")
 
 
@@ -73,12 +86,54 @@ def _numpy_function(name: str) -> bool:
 
 def _literal(node: ast.AST) -> bool:
     if isinstance(node, ast.Constant):
-        return node.value is None or isinstance(node.value, (bool, int, float, str))
+        if type(node.value) is int:
+            return abs(node.value) < _MAX_INTEGER
+        return node.value is None or isinstance(node.value, (bool, float, str))
     if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.UAdd, ast.USub)):
         return _literal(node.operand)
     if isinstance(node, (ast.List, ast.Tuple)):
         return all(_literal(item) for item in node.elts)
     return False
+
+
+def _sequence_literal(node: ast.AST) -> bool:
+    """A string, list or tuple literal: repeated by ``*`` (a string literal may only be an argument)."""
+    if isinstance(node, ast.UnaryOp):
+        return _sequence_literal(node.operand)
+    return isinstance(node, (ast.List, ast.Tuple)) or (isinstance(node, ast.Constant) and isinstance(node.value, str))
+
+
+def _small_number(node: ast.AST) -> bool:
+    """An int or float literal (or minus one) of size at most 64: a bounded exponent for ``**``."""
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.UAdd, ast.USub)):
+        node = node.operand
+    value = getattr(node, "value", None) if isinstance(node, ast.Constant) else None
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and abs(value) <= _MAX_EXPONENT
+
+
+def _integer_value(node: ast.AST) -> int | None:
+    """The value of an all-integer constant expression (None for any other), computed only while
+    every intermediate stays below 2**63; past that, OverflowError."""
+    if isinstance(node, ast.Constant):
+        return node.value if type(node.value) is int else None
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.UAdd, ast.USub)):
+        value = _integer_value(node.operand)
+        return None if value is None else (-value if isinstance(node.op, ast.USub) else value)
+    if not (isinstance(node, ast.BinOp) and type(node.op) in _INTEGER_OPERATORS):
+        return None
+    left, right = _integer_value(node.left), _integer_value(node.right)
+    if left is None or right is None or abs(left) >= _MAX_INTEGER or abs(right) >= _MAX_INTEGER:
+        return None if left is None or right is None else _overflow()
+    if isinstance(node.op, ast.Pow) and not 0 <= right <= _MAX_EXPONENT:
+        return None  # a negative power is a float; a larger one is refused by the exponent rule
+    if isinstance(node.op, (ast.FloorDiv, ast.Mod)) and right == 0:
+        return None  # fails at evaluation (ZeroDivisionError), costs nothing
+    value = _INTEGER_OPERATORS[type(node.op)](left, right)  # at most 63 * 64 bits: quick
+    return value if abs(value) < _MAX_INTEGER else _overflow()
+
+
+def _overflow() -> NoReturn:
+    raise OverflowError
 
 
 def _disallowed(node: ast.AST) -> ast.AST | None:
@@ -88,9 +143,17 @@ def _disallowed(node: ast.AST) -> ast.AST | None:
     if isinstance(node, ast.Name):
         return node if node.id.startswith("_") or node.id in _NUMPY_MODULES or node.id == "contr" else None
     if isinstance(node, ast.BinOp):
-        return node if not isinstance(node.op, _OPERATORS) else (_disallowed(node.left) or _disallowed(node.right))
+        if not isinstance(node.op, _OPERATORS) or _sequence_literal(node.left) or _sequence_literal(node.right):
+            return node
+        if isinstance(node.op, ast.Pow) and not _small_number(node.right):
+            return node
+        try:
+            _integer_value(node)
+        except OverflowError:
+            return node
+        return _disallowed(node.left) or _disallowed(node.right)
     if isinstance(node, ast.UnaryOp):
-        return node if not isinstance(node.op, _OPERATORS) else _disallowed(node.operand)
+        return node if not isinstance(node.op, _OPERATORS) or _sequence_literal(node.operand) else _disallowed(node.operand)
     if isinstance(node, ast.Compare):
         if not all(isinstance(op, _COMPARISONS) for op in node.ops):
             return node
@@ -148,13 +211,21 @@ def unsafe_part(expr: str) -> str | None:
     >>> unsafe_part("np.log(open('notes.txt'))")
     "open('notes.txt')"
     """
+    from formulaic.utils.code import sanitize_variable_names
+
     if not isinstance(expr, str):
         return repr(expr)
-    source = _BACKQUOTED.sub("Q0", expr)
+    # Check exactly the code formulaic evaluates: its own rewriting of `quoted names` (which skips
+    # backquotes inside string literals) gives the source; the names it made are column lookups.
+    columns: dict[str, str] = {}
     try:
+        source = sanitize_variable_names(expr, {}, columns)
         tree = ast.parse(source, mode="eval")
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return expr
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name) and node.id in columns and not unsafe_lookup(node.id):
+            node.id = "Q0"  # a backquoted column name (formulaic may have given it a leading underscore)
     try:
         bad = _disallowed(tree.body)
     except RecursionError:

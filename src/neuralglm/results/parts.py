@@ -29,8 +29,6 @@ from neuralglm.model.params import Dense
 from neuralglm.results import formula_state
 from neuralglm.results.model_file import ArrayStore
 
-# Status members renamed since format 1 (a v1 file holds the old names).
-_STATUS_ALIASES = {"MAX_ITER": "ITERATION_LIMIT", "MAX_EPOCHS": "ITERATION_LIMIT"}
 # Data-sized Design arrays that include_data=False leaves out (predicting new data does not need them).
 _DATA_FIELDS = ("y", "X", "weights", "freq_weights", "offset")
 
@@ -161,10 +159,9 @@ def frame_from_dict(node: dict, store: ArrayStore, where: str) -> pd.DataFrame:
 
 # ---- FitInfo --------------------------------------------------------------------------------
 def status_from_name(name) -> Status:
-    """A :class:`Status` by name; the names of format 1 that were renamed are mapped."""
-    for candidate in (name, _STATUS_ALIASES.get(name)):
-        if isinstance(candidate, str) and candidate in Status.__members__:
-            return Status[candidate]
+    """A :class:`Status` by name; the names of format 1 that were renamed are the enum's own aliases."""
+    if isinstance(name, str) and name in Status.__members__:
+        return Status[name]
     raise ModelFileError(f"The model file holds an unknown fit status {str(name)[:40]!r}.")
 
 
@@ -182,10 +179,18 @@ def info_to_dict(info: FitInfo, store: ArrayStore, key: str) -> dict:
 
 def info_from_dict(node: dict, store: ArrayStore) -> FitInfo:
     where = "info"
+    converged = field(node, "converged", bool, where)
+    status = status_from_name(field(node, "status", str, where))
+    # Only CONVERGED and CLOSED_FORM are converged fits; SEPARATION keeps the criterion's verdict.
+    if status is not Status.SEPARATION and converged != (status in (Status.CONVERGED, Status.CLOSED_FORM)):
+        raise ModelFileError(
+            f"The model file's info claims converged={str(converged).lower()} with the status {status.name}: "
+            "the file is inconsistent (only CONVERGED and CLOSED_FORM fits are converged)."
+        )
     return FitInfo(
-        converged=field(node, "converged", bool, where),
+        converged=converged,
         n_iter=field(node, "n_iter", int, where),
-        status=status_from_name(field(node, "status", str, where)),
+        status=status,
         solver=field(node, "solver", str, where),
         message=field(node, "message", str, where),
         history=frame_from_dict(field(node, "history", dict, where), store, "info.history"),

@@ -26,12 +26,10 @@ from typing import Any
 from neuralglm.errors import ModelFileError, SpecificationError
 from neuralglm.results import format_v1, formula_state
 from neuralglm.results.common import ModelFileInfo
-from neuralglm.results.model_file import FORMAT_VERSION, SPEC_ENTRY, array_digest, read_file, spec_digest, write_file
+from neuralglm.results.model_file import FORMAT_VERSION, SPEC_ENTRY, read_file
 from neuralglm.results.network import NetworkResult
 from neuralglm.results.result import FitResult
 
-# Names kept for the tests and tools that craft files the way the writer does.
-_write_file, _array_digest, _spec_digest = write_file, array_digest, spec_digest
 _KINDS: dict[str, Any] = {FitResult.kind: FitResult, NetworkResult.kind: NetworkResult}
 
 __all__ = ["FORMAT_VERSION", "SPEC_ENTRY", "load", "save"]

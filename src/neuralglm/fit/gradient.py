@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import math
 import time
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -46,7 +45,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from neuralglm.errors import ConvergenceWarning, DivergenceError
+from neuralglm.errors import ConvergenceWarning, DivergenceError, warn
 from neuralglm.family.family import Family
 from neuralglm.family.link import Link
 from neuralglm.fit import gradient_steps as compiled
@@ -313,13 +312,13 @@ def _lbfgs_outcome(control: GradientControl, done: int, gmax: float, stalls: int
         message += (
             f", above what the training precision can resolve ({floor:.2e}): scale the inputs, add an l2 penalty, or use dtype='float64'."
         )
-        warnings.warn(message, ConvergenceWarning, stacklevel=5)
+        warn(message, ConvergenceWarning)
         return Status.STALLED, message
     message = (
         f"{Status.ITERATION_LIMIT.value} L-BFGS stopped after {done} iterations with largest gradient component "
         f"{gmax:.2e} > tol={control.tol:g}: increase epochs."
     )
-    warnings.warn(message, ConvergenceWarning, stacklevel=5)
+    warn(message, ConvergenceWarning)
     return Status.ITERATION_LIMIT, message
 
 
@@ -400,5 +399,5 @@ def _minibatch_outcome(control: GradientControl, stopped: bool, monitored: bool,
         f"{Status.ITERATION_LIMIT.value} The maximum number of epochs ({control.epochs}) was reached while the "
         f"{'validation' if monitored else 'training'} deviance was still improving: increase epochs or the learning rate."
     )
-    warnings.warn(message, ConvergenceWarning, stacklevel=5)
+    warn(message, ConvergenceWarning)
     return Status.ITERATION_LIMIT, message

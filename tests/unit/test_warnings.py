@@ -17,6 +17,8 @@ import pytest
 
 import neuralglm as ng
 from neuralglm.errors import ConvergenceWarning, DataWarning, SeparationWarning, warn
+from neuralglm.family.null_model import intercept_only
+from neuralglm.family.registry import get_family, get_link
 
 
 @pytest.fixture(scope="module")
@@ -115,6 +117,14 @@ def test_text_of_mostly_numbers(df):
         line = next_line()
         ng.glm("y ~ x1 + x2", data, family="poisson")
     caught_here(record, DataWarning, line)
+
+
+def test_null_model_not_converged(df):
+    family = get_family("poisson")
+    with pytest.warns(ConvergenceWarning, match="null deviance") as record:
+        line = next_line()
+        intercept_only(df["y"].to_numpy(), np.ones(len(df)), np.log(df["e"].to_numpy()), family, get_link(None, family), max_iter=1)
+    caught_here(record, ConvergenceWarning, line)
 
 
 def test_the_helper_skips_every_library_frame_and_no_other():

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import re
 import warnings
 
 import numpy as np
@@ -142,13 +143,39 @@ def test_step_halving_goes_back_until_valid_and_max_halvings_bounds_it():
         irls_state._valid_step(problem, IRLSControl(max_halvings=k - 1), old, proposal, 1)
 
 
+def one_sentence(message: str) -> bool:
+    """One sentence: a single full stop at the end, and no capital letter after a semicolon or colon."""
+    return message.endswith(".") and re.search(r"\.\s", message) is None and re.search(r"[;:]\s*[A-Z]", message) is None
+
+
 def test_iteration_limit_warns_and_is_recorded():
     problem = poisson_problem(seed=5)
-    with pytest.warns(ConvergenceWarning, match=r"IRLS did not converge in 2 iterations"):
+    with pytest.warns(ConvergenceWarning, match=r"IRLS did not converge in 2 iterations") as record:
         solution = fit_irls(*problem[:6], column_names=problem.column_names, control=IRLSControl(max_iter=2))
     info = solution.info
     assert info.status is Status.ITERATION_LIMIT and not info.converged and info.n_iter == 2
     assert list(info.history.columns) == list(HISTORY_COLUMNS) and info.history["iteration"].tolist() == [1, 2]
+    # The message reads as one sentence (it joined the status sentence after a semicolon before).
+    assert str(record[0].message) == info.message
+    assert re.fullmatch(
+        r"IRLS did not converge in 2 iterations \(last relative deviance change \d\.\d\de[-+]\d+\): "
+        r"increase max_iter, scale the inputs, or simplify the model\.",
+        info.message,
+    )
+    assert one_sentence(info.message)
+
+
+def test_status_messages_with_details_read_as_one_sentence():
+    """Details go in parentheses before the status sentence's full stop, not after it."""
+    converged = gradient._lbfgs_outcome(GradientControl(solver="lbfgs", tol=1e-4), 30, 2e-5, 0, 0.0)
+    assert converged == (Status.CONVERGED, "The convergence criterion was met (largest gradient component 2.00e-05 ≤ tol=0.0001).")
+    status, message = gradient._minibatch_outcome(GradientControl(early_stopping=True), True, True, 7, 17)
+    assert status is Status.EARLY_STOPPED
+    assert message == (
+        "Training stopped early: the validation deviance stopped improving; the best weights were restored "
+        "(best validation deviance at epoch 7 of 17)."
+    )
+    assert one_sentence(converged[1]) and one_sentence(message)
 
 
 def test_aliased_columns_raise_at_the_first_step():

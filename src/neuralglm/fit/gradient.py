@@ -298,7 +298,7 @@ def _lbfgs_outcome(control: GradientControl, done: int, gmax: float, stalls: int
     suite that stall are float32, all at the precision floor).
     """
     if gmax <= control.tol:
-        return Status.CONVERGED, f"{Status.CONVERGED.value} (largest gradient component {gmax:.2e} ≤ tol={control.tol:g})"
+        return Status.CONVERGED, Status.CONVERGED.sentence(f"largest gradient component {gmax:.2e} ≤ tol={control.tol:g}")
     if stalls >= compiled.LBFGS_MAX_STALLS:
         message = (
             f"{Status.STALLED.value} The line search could make no further progress after {done} iterations with largest "
@@ -389,7 +389,7 @@ def _minibatch_outcome(control: GradientControl, stopped: bool, monitored: bool,
     criterion shows an optimum. Early stopping is a regularizer: ``EARLY_STOPPED``, no warning.
     """
     if stopped and monitored:
-        return Status.EARLY_STOPPED, f"{Status.EARLY_STOPPED.value} (best validation deviance at epoch {best_epoch} of {n_epochs})"
+        return Status.EARLY_STOPPED, Status.EARLY_STOPPED.sentence(f"best validation deviance at epoch {best_epoch} of {n_epochs}")
     if stopped:
         return Status.STALLED, (
             f"{Status.STALLED.value} The training deviance improved by less than tol={control.tol:g} for {control.patience} epochs "

@@ -94,6 +94,16 @@ class Status(enum.Enum):
         """A few words for summaries, e.g. ``"stalled"`` or ``"iteration limit"``."""
         return self.name.lower().replace("_", " ")
 
+    def sentence(self, details: str) -> str:
+        """The status's sentence with ``details`` in parentheses before its full stop.
+
+        Examples
+        --------
+        >>> Status.CONVERGED.sentence("largest gradient component 1.00e-05 ≤ tol=0.0001")
+        'The convergence criterion was met (largest gradient component 1.00e-05 ≤ tol=0.0001).'
+        """
+        return f"{self.value.removesuffix('.')} ({details})."
+
     # Names of earlier versions, kept as aliases so that model files that store them still load.
     MAX_ITER = ITERATION_LIMIT
     MAX_EPOCHS = ITERATION_LIMIT

@@ -380,7 +380,7 @@ def solution(problem: IRLSProblem, control: IRLSControl, state: IRLSState, statu
     if not converged:
         text = (
             f"IRLS did not converge in {control.max_iter} iterations (last relative deviance change "
-            f"{state.relative_change:.2e}); {Status.ITERATION_LIMIT.value} Increase max_iter, scale the inputs, or simplify the model."
+            f"{state.relative_change:.2e}): increase max_iter, scale the inputs, or simplify the model."
         )
         warn(text, ConvergenceWarning)
         message = f"{message} {text}" if status is Status.SEPARATION else text

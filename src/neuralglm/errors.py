@@ -7,6 +7,9 @@ any problem the library diagnosed, while genuine bugs still surface as ordinary 
 
 from __future__ import annotations
 
+import sys
+import warnings
+
 
 class NeuralGLMError(Exception):
     """Base class of every error neuralglm raises on purpose."""
@@ -46,6 +49,37 @@ class SeparationWarning(UserWarning):
 
 class DataWarning(UserWarning):
     """The data were usable but something deserves a look (dropped rows, non-integer counts)."""
+
+
+def _in_library(frame) -> bool:
+    name = frame.f_globals.get("__name__", "")
+    return name == "neuralglm" or name.startswith("neuralglm.")
+
+
+def warn(message: str, category: type[Warning]) -> None:
+    """Issue a warning attributed to the first caller outside neuralglm: the user's line.
+
+    A fixed ``stacklevel`` counts the library's own frames, so it points at library code as
+    soon as a call is added or moved between the user and the warning; walking the stack to
+    the first frame whose module is not ``neuralglm`` (or a submodule) does not depend on how
+    deep the library is (Python 3.11 has no ``skip_file_prefixes``). Every warning of the
+    library goes through here.
+
+    Examples
+    --------
+    >>> import warnings
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     warn("Something deserves a look.", DataWarning)
+    >>> caught[0].category.__name__, str(caught[0].message)
+    ('DataWarning', 'Something deserves a look.')
+    """
+    frame = sys._getframe(1)  # the caller of warn; warnings.warn's level 2
+    level = 2
+    while frame is not None and _in_library(frame):
+        frame = frame.f_back
+        level += 1
+    warnings.warn(message, category, stacklevel=level)
 
 
 __all__ = [

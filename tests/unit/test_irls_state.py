@@ -7,8 +7,10 @@ recomputed from the recorded deviances, and statsmodels for the optimum.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
+import re
 import warnings
 
 import numpy as np
@@ -142,13 +144,39 @@ def test_step_halving_goes_back_until_valid_and_max_halvings_bounds_it():
         irls_state._valid_step(problem, IRLSControl(max_halvings=k - 1), old, proposal, 1)
 
 
+def one_sentence(message: str) -> bool:
+    """One sentence: a single full stop at the end, and no capital letter after a semicolon or colon."""
+    return message.endswith(".") and re.search(r"\.\s", message) is None and re.search(r"[;:]\s*[A-Z]", message) is None
+
+
 def test_iteration_limit_warns_and_is_recorded():
     problem = poisson_problem(seed=5)
-    with pytest.warns(ConvergenceWarning, match=r"IRLS did not converge in 2 iterations"):
+    with pytest.warns(ConvergenceWarning, match=r"IRLS did not converge in 2 iterations") as record:
         solution = fit_irls(*problem[:6], column_names=problem.column_names, control=IRLSControl(max_iter=2))
     info = solution.info
     assert info.status is Status.ITERATION_LIMIT and not info.converged and info.n_iter == 2
     assert list(info.history.columns) == list(HISTORY_COLUMNS) and info.history["iteration"].tolist() == [1, 2]
+    # The message reads as one sentence (it joined the status sentence after a semicolon before).
+    assert str(record[0].message) == info.message
+    assert re.fullmatch(
+        r"IRLS did not converge in 2 iterations \(last relative deviance change \d\.\d\de[-+]\d+\): "
+        r"increase max_iter, scale the inputs, or simplify the model\.",
+        info.message,
+    )
+    assert one_sentence(info.message)
+
+
+def test_status_messages_with_details_read_as_one_sentence():
+    """Details go in parentheses before the status sentence's full stop, not after it."""
+    converged = gradient._lbfgs_outcome(GradientControl(solver="lbfgs", tol=1e-4), 30, 2e-5, 0, 0.0)
+    assert converged == (Status.CONVERGED, "The convergence criterion was met (largest gradient component 2.00e-05 ≤ tol=0.0001).", False)
+    status, message = gradient._minibatch_outcome(GradientControl(early_stopping=True), True, True, 7, 17)
+    assert status is Status.EARLY_STOPPED
+    assert message == (
+        "Training stopped early: the validation deviance stopped improving; the best weights were restored "
+        "(best validation deviance at epoch 7 of 17)."
+    )
+    assert one_sentence(converged[1]) and one_sentence(message)
 
 
 def test_aliased_columns_raise_at_the_first_step():
@@ -175,7 +203,14 @@ def test_an_lbfgs_stall_is_stalled_not_converged():
     net = ng.fit("y ~ x1 + x2", df, family="poisson", l2=1e-6, solver="lbfgs", dtype="float64", tol=1e-300, epochs=2000)
     assert net.info.status is Status.STALLED and not net.info.converged
     assert "working precision" in net.info.message
-    assert "stalled at working precision" in str(net.summary())
+    assert net.info.at_precision
+    assert " · stalled at working precision · " in str(net.summary())  # the solver line's status
+    # The summary reads the structured field, not the message: the same fit marked as a stall
+    # above the floor (its message, shown on the warning line, still says "working precision")
+    # is only "stalled" on the solver line.
+    above = dataclasses.replace(net, info=dataclasses.replace(net.info, at_precision=False))
+    assert " · stalled at working precision · " not in str(above.summary())
+    assert " · stalled · " in str(above.summary())
     glm = ng.glm("y ~ x1 + x2", df, family="poisson")
     assert_allclose(net.coef.to_numpy(), glm.coef.to_numpy(), rtol=1e-4)  # l2 = 1e-6 moves them by ~1e-6
 
@@ -194,10 +229,11 @@ def test_a_stall_warns_only_above_the_precision_floor(gmax, floor, warns):
     control = GradientControl(solver="lbfgs", tol=1e-5)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        status, message = gradient._lbfgs_outcome(control, 100, gmax, 5, floor)
+        status, message, at_precision = gradient._lbfgs_outcome(control, 100, gmax, 5, floor)
     assert status is Status.STALLED
     assert [issubclass(w.category, ConvergenceWarning) for w in caught] == ([True] if warns else [])
     assert ("working precision" in message) is not warns
+    assert at_precision is not warns
 
 
 def test_the_stall_floor_is_the_gradient_where_the_objective_is_within_rounding_of_its_minimum():

@@ -248,3 +248,63 @@ def test_unpenalized_output_layer_is_the_glm_on_the_learned_features(df):
     refit = shrunk.output_glm()
     assert np.max(np.abs(refit.fitted_mu / shrunk.fitted_mu - 1)) > 1e-4
     assert refit.deviance < shrunk.deviance - 1e-3
+
+
+# ---- status as structure: the stall at working precision, training curves by kind ----------------
+
+
+@pytest.mark.parametrize("at_precision", [True, False])
+def test_at_precision_is_stored_in_model_files_and_read_from_older_ones(at_precision):
+    """The field travels through the file schema; a file written before it gets it from its message."""
+    import json
+
+    from neuralglm.fit.info import FitInfo, Status
+    from neuralglm.results import parts
+    from neuralglm.results.model_file import ArrayStore
+
+    message = "No further progress … stalled at working precision; a fit with dtype='float64' can go further."
+    info = FitInfo(False, 120, Status.STALLED, "lbfgs", message if at_precision else "No further progress …", at_precision=at_precision)
+    store = ArrayStore()
+    node = json.loads(json.dumps(parts.info_to_dict(info, store, "info")))
+    assert node["at_precision"] is at_precision
+    assert parts.info_from_dict(node, store).at_precision is at_precision
+    older = {key: value for key, value in node.items() if key != "at_precision"}
+    assert parts.info_from_dict(older, store).at_precision is at_precision
+    with pytest.raises(ng.errors.ModelFileError, match=r"info\.at_precision must be a bool"):
+        parts.info_from_dict({**node, "at_precision": "yes"}, store)
+
+
+def _line(ax, gid):
+    (line,) = [line for line in ax.lines if line.get_gid() == gid]
+    return np.asarray(line.get_xdata(), dtype=float), np.asarray(line.get_ydata(), dtype=float)
+
+
+def test_training_curves_draw_the_history_of_a_glm_and_of_networks(net, df):
+    from neuralglm import plots
+
+    glm = ng.glm(FORMULA, df, family="poisson", exposure="e")
+    ax = plots.training_curves(glm)
+    history = glm.info.history
+    np.testing.assert_array_equal(_line(ax, "train")[0], history["iteration"].to_numpy(dtype=float))
+    np.testing.assert_array_equal(_line(ax, "train")[1], history["objective"].to_numpy(dtype=float))
+    assert (ax.get_title(), ax.get_xlabel()) == ("Deviance per IRLS iteration", "Iteration")
+    assert [line.get_gid() for line in ax.lines] == ["train"]  # IRLS has no validation deviance
+
+    ax = plots.training_curves(net)  # L-BFGS, no early stopping: one row per chunk of iterations
+    np.testing.assert_array_equal(_line(ax, "train")[0], net.history["iteration"].to_numpy(dtype=float))
+    np.testing.assert_array_equal(_line(ax, "train")[1], net.history["objective"].to_numpy(dtype=float))
+    assert (ax.get_title(), ax.get_xlabel()) == ("Training curves", "Iteration")
+    assert [line.get_gid() for line in ax.lines] == ["train"]
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ng.errors.ConvergenceWarning)  # 8 epochs may end while still improving
+        adam = ng.fit(FORMULA, df, family="poisson", exposure="e", hidden=(3,), solver="adam", epochs=8, learning_rate=0.05,
+                      early_stopping=True, validation_fraction=0.3, patience=2, seed=1)  # fmt: skip
+    ax = plots.training_curves(adam)
+    history = adam.history
+    assert ax.get_xlabel() == "Epoch"
+    np.testing.assert_array_equal(_line(ax, "validation")[1], history["validation_deviance"].to_numpy(dtype=float))
+    best_x, best_y = _line(ax, "best_epoch")
+    assert best_x.tolist() == [adam.best_epoch]  # the weights early stopping kept, from the result
+    assert best_y.tolist() == history.loc[history["iteration"] == adam.best_epoch, "validation_deviance"].tolist()
+    assert [line.get_label() for line in ax.lines if line.get_gid() == "best_epoch"] == [f"best epoch ({adam.best_epoch})"]

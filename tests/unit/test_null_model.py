@@ -9,7 +9,7 @@ import pytest
 import statsmodels.api as sm
 from numpy.testing import assert_allclose
 
-from neuralglm.errors import DivergenceError
+from neuralglm.errors import ConvergenceWarning, DivergenceError
 from neuralglm.family.null_model import intercept_only, null_deviance
 from neuralglm.family.registry import get_family, get_link
 
@@ -74,3 +74,20 @@ def test_an_intercept_the_iterations_cannot_reach_is_a_clear_error():
     family = get_family("poisson")
     with pytest.raises(DivergenceError, match="null model"):
         intercept_only(y, np.ones(4), offset, family, get_link("identity", family))
+
+
+def test_an_unconverged_null_model_warns_that_the_null_deviance_may_be_inaccurate():
+    """With an offset the intercept takes several Fisher steps; stopped after one it warns and returns that step."""
+    y, weights, offset = simulate("gamma")
+    family = get_family("gamma")
+    link = get_link("log", family)
+    converged = intercept_only(y, weights, offset, family, link)
+    with pytest.warns(ConvergenceWarning, match=r"null model\) did not converge in 1 Fisher-scoring iterations.*null deviance"):
+        first = intercept_only(y, weights, offset, family, link, max_iter=1)
+    # Independent: gamma, log link: working weights are the prior weights (V(μ)·g'(μ)² = μ²/μ² = 1) and the
+    # working response is η − offset + (y − μ)/μ, from R's start μ = y.
+    expected = np.sum(weights * (np.log(y) - offset)) / np.sum(weights)
+    assert_allclose(first, expected, rtol=1e-12)
+    assert abs(first - converged) > 1e-6  # the case needs more than one step: the warning is not idle
+    # Enough iterations, and a looser step tolerance, converge without a warning (warnings are errors here).
+    assert_allclose(intercept_only(y, weights, offset, family, link, max_iter=50, step_tol_se=1e-6), converged, rtol=1e-8)

@@ -281,16 +281,21 @@ def _history(train, validation):
     return pd.DataFrame({"epoch": np.arange(1, len(train) + 1), "train_deviance": train, "validation_deviance": validation})
 
 
+def _network_stand_in(history, best_epoch=None):
+    """What training_curves reads of a NetworkResult: its kind, best epoch and info (history, solver)."""
+    return SimpleNamespace(kind="network", best_epoch=best_epoch, info=SimpleNamespace(history=history, solver="adam"))
+
+
 def test_training_curves_marks_the_best_epoch():
     history = _history([3.0, 2.0, 1.5, 1.2, 1.1], [3.1, 2.2, 1.9, 2.0, 2.1])
-    ax = plots.training_curves(SimpleNamespace(history=history))  # a stand-in for NetworkResult
+    ax = plots.training_curves(_network_stand_in(history))
     assert [line.get_label() for line in ax.lines if line.get_gid() in ("train", "validation")] == ["train", "validation"]
     best = _lines(ax, "best_epoch")[0]
     assert (best.get_xdata()[0], best.get_ydata()[0]) == (3, 1.9)
     assert ax.get_yscale() == "linear"
     assert ax.get_ylabel() == "Mean deviance per unit weight"
     # A result's own best_epoch (the weights early stopping kept) wins over the minimum.
-    ax = plots.training_curves(SimpleNamespace(history=history, best_epoch=4))
+    ax = plots.training_curves(_network_stand_in(history, best_epoch=4))
     assert _lines(ax, "best_epoch")[0].get_xdata()[0] == 4
 
 

@@ -31,7 +31,7 @@ from neuralglm.data.frame import (
     warn_mostly_numeric_text,
 )
 from neuralglm.data.structures import Design, OffsetSource, ones_columns
-from neuralglm.errors import DataError, DataWarning, DomainError
+from neuralglm.errors import DataError, DataWarning, DomainError, warn
 from neuralglm.family.family import Family
 
 _CBIND = re.compile(r"^\s*cbind\(\s*([^,()]+?)\s*,\s*([^,()]+?)\s*\)\s*$")
@@ -166,10 +166,9 @@ def _non_finite_terms(X: np.ndarray, columns, labels, missing: str) -> np.ndarra
         )
     if bad_rows.all():
         raise DataError(f"Every row has a missing or infinite value in the formula's terms: {problems}.")
-    warnings.warn(
+    warn(
         f"Dropped {bad_rows.sum():,} of {len(X):,} rows where the formula's terms are missing or infinite: {problems}.",
         DataWarning,
-        stacklevel=4,
     )
     return ~bad_rows
 

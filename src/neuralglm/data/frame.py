@@ -10,14 +10,13 @@ on a new frame.
 from __future__ import annotations
 
 import numbers
-import warnings
 from collections.abc import Iterable
 
 import numpy as np
 import pandas as pd
 
 from neuralglm.data.validate import describe_rows, shown_values
-from neuralglm.errors import DataError, DataWarning
+from neuralglm.errors import DataError, DataWarning, warn
 
 
 def to_pandas(data, argument: str = "data") -> pd.DataFrame:
@@ -131,7 +130,7 @@ def non_numbers(values: pd.Series) -> np.ndarray:
     return present & np.array([not isinstance(v, numbers.Real | np.number) for v in values], dtype=bool)
 
 
-def warn_mostly_numeric_text(frame: pd.DataFrame, names: Iterable[str], *, stacklevel: int = 4) -> None:
+def warn_mostly_numeric_text(frame: pd.DataFrame, names: Iterable[str]) -> None:
     """Warn about text columns whose values are mostly numbers: one stray entry turns them into a factor.
 
     Such a column would otherwise be read as a factor with one level per distinct value.
@@ -144,21 +143,19 @@ def warn_mostly_numeric_text(frame: pd.DataFrame, names: Iterable[str], *, stack
         bad = values.notna().to_numpy() & parsed.isna().to_numpy()
         n_present = int(values.notna().sum())
         if not bad.any() and not non_numbers(values).all():
-            warnings.warn(
+            warn(
                 f"Column '{name}' holds numbers stored as Python objects (dtype {values.dtype}), so it is read as a factor "
                 f"with {values.nunique():,} levels. Convert it with df['{name}'].astype(float), or with .astype('category') if a factor is meant.",
                 DataWarning,
-                stacklevel=stacklevel,
             )
         elif bad.any() and (n_present - bad.sum()) > n_present / 2:
             labels = frame.index.to_numpy()
             shown = shown_values(values[bad])
-            warnings.warn(
+            warn(
                 f"Column '{name}' holds text but is mostly numbers: it has values that are not numbers in "
                 f"{describe_rows(labels, bad)}: {shown}, so it is read as a factor with {values.nunique():,} levels. Clean those values, or convert "
                 f"the column with pd.to_numeric(df['{name}'], errors='coerce') (non-numbers become missing).",
                 DataWarning,
-                stacklevel=stacklevel,
             )
 
 

@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import difflib
 import numbers
-import warnings
 from collections.abc import Iterable, Sequence
 
 import numpy as np
 import pandas as pd
 
-from neuralglm.errors import DataError, DataWarning, DomainError
+from neuralglm.errors import DataError, DataWarning, DomainError, warn
 from neuralglm.family.family import Family
 
 _MAX_ROWS_SHOWN = 5
@@ -81,10 +80,9 @@ def find_missing(columns: dict[str, pd.Series | np.ndarray], labels: Sequence, m
         raise DataError("Missing or infinite values in the columns the model uses: " + "; ".join(problems) + ". " + hint)
     if bad_any.all():
         raise DataError("Every row has a missing or infinite value in the columns the model uses: " + "; ".join(problems) + ".")
-    warnings.warn(
+    warn(
         f"Dropped {bad_any.sum():,} of {n_rows:,} rows with missing or infinite values: " + "; ".join(problems) + ".",
         DataWarning,
-        stacklevel=4,
     )
     return ~bad_any
 
@@ -126,11 +124,10 @@ def check_response(family: Family, y: np.ndarray, weights: np.ndarray, labels: S
         fractional = np.abs(counts - np.round(counts)) > 1e-3
         if fractional.any():
             what = "numbers of successes (y × weights)" if family.weights_are_trials else "counts"
-            warnings.warn(
+            warn(
                 f"The {family} family expects whole {what}; response '{response_name}' has "
                 f"{describe_rows(labels, fractional)} that are not whole. The fit is a quasi-likelihood fit there.",
                 DataWarning,
-                stacklevel=4,
             )
 
 

@@ -17,17 +17,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from neuralglm.errors import DivergenceError
+from neuralglm.errors import ConvergenceWarning, DivergenceError, warn
 from neuralglm.family import derived
 from neuralglm.family.family import Family
 from neuralglm.family.link import Link
 from neuralglm.family.rowwise import map_rows
-
-_MAX_ITER = 100
-_MAX_HALVINGS = 30
-# Steps stop below 1e-10 standard errors (1/√ΣW), beyond what the 1e-9 SE stopping rule of the
-# full IRLS fit can tell apart; a step that stops shrinking is rounding noise.
-_STEP_TOL_SE = 1e-10
 
 
 @partial(jax.jit, static_argnums=(0, 1))
@@ -74,13 +68,22 @@ def _fisher(family: Family, link: Link, y, eta, offset, weights) -> tuple[float,
     return weighted_z, total, dev, valid and math.isfinite(dev) and math.isfinite(weighted_z) and total > 0
 
 
-def intercept_only(y, weights, offset, family: Family, link: Link) -> float:
+def intercept_only(
+    y, weights, offset, family: Family, link: Link, *, max_iter: int = 100, max_halvings: int = 30, step_tol_se: float = 1e-10
+) -> float:
     """Intercept of the intercept-only GLM with the offset (R's null model), on the link scale.
 
     Parameters
     ----------
     y, weights, offset : (n_obs,) response, total weights (prior × frequency), offset.
     family, link : the model.
+    max_iter : Fisher-scoring iterations before giving up with a
+        :class:`~neuralglm.errors.ConvergenceWarning` (the default fits in a handful).
+    max_halvings : step halvings per iteration while the means are invalid.
+    step_tol_se : the fit stops when a step is below this many standard errors of the
+        intercept (1/√ΣW): 1e-10 is beyond what the 1e-9 SE stopping rule of the full IRLS fit
+        can tell apart. A step that stops shrinking (after the third iteration) is rounding
+        noise and also ends the fit.
 
     Returns
     -------
@@ -93,6 +96,12 @@ def intercept_only(y, weights, offset, family: Family, link: Link) -> float:
     DivergenceError
         if no intercept gives valid means (e.g. an identity link that the offset pushes out of
         the family's range).
+
+    Warns
+    -----
+    ConvergenceWarning
+        if ``max_iter`` iterations end before the stopping rule: the intercept, and the null
+        deviance computed from it, may be inaccurate.
 
     Examples
     --------
@@ -114,23 +123,31 @@ def intercept_only(y, weights, offset, family: Family, link: Link) -> float:
         (eta,) = map_rows(_start_kernel, (family, link), (y, weights), zero_padded=(1,))
         beta: float | None = None
         last_step = math.inf
-        for iteration in range(1, _MAX_ITER + 1):
+        step_in_se = math.inf
+        for iteration in range(1, max_iter + 1):
             weighted_z, total, _, valid = _fisher(family, link, y, eta, offset, weights)
             if not valid:
                 raise _no_valid_intercept(family, link)
             proposal = weighted_z / total
-            proposal = _halve_until_valid(family, link, y, offset, weights, proposal, beta)
+            proposal = _halve_until_valid(family, link, y, offset, weights, proposal, beta, max_halvings)
             step = math.inf if beta is None else abs(proposal - beta)
             beta, eta = proposal, offset + proposal
             step_in_se = step * math.sqrt(total)
-            if step_in_se < _STEP_TOL_SE or (iteration > 3 and step >= last_step):
+            if step_in_se < step_tol_se or (iteration > 3 and step >= last_step):
                 break
             last_step = step
+        else:
+            warn(
+                f"The intercept-only model (the null model) did not converge in {max_iter} Fisher-scoring iterations "
+                f"(last step {step_in_se:.2e} standard errors of the intercept), so the null deviance and the deviance "
+                "explained computed from it may be inaccurate; check the offset for extreme values.",
+                ConvergenceWarning,
+            )
         assert beta is not None
         return float(beta)
 
 
-def _halve_until_valid(family: Family, link: Link, y, offset, weights, proposal: float, previous: float | None) -> float:
+def _halve_until_valid(family: Family, link: Link, y, offset, weights, proposal: float, previous: float | None, max_halvings: int) -> float:
     """``proposal``, or halved towards ``previous`` until the means are valid (R's step halving).
 
     From the starting means there is no previous intercept; as in the IRLS fit, halving then
@@ -140,7 +157,7 @@ def _halve_until_valid(family: Family, link: Link, y, offset, weights, proposal:
         return proposal
     if previous is None:
         previous = float(link(np.sum(weights * y) / np.sum(weights))) - float(np.average(offset, weights=weights))
-    for _ in range(_MAX_HALVINGS):
+    for _ in range(max_halvings):
         proposal = (proposal + previous) / 2.0
         if _fisher(family, link, y, offset + proposal, offset, weights)[3]:
             return proposal

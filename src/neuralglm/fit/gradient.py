@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import math
 import time
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -46,7 +45,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from neuralglm.errors import ConvergenceWarning, DivergenceError
+from neuralglm.errors import ConvergenceWarning, DivergenceError, warn
 from neuralglm.family.family import Family
 from neuralglm.family.link import Link
 from neuralglm.fit import gradient_steps as compiled
@@ -252,8 +251,9 @@ def _run_lbfgs(params, train, total_weight, control: GradientControl, static, pr
                 break
     finally:
         bar.close()
-    status, message = _lbfgs_outcome(control, done, gmax, stalls, _stall_floor(state, value, dtype))
-    info = FitInfo(status is Status.CONVERGED, done, status, "lbfgs", message, history_frame(records), time.perf_counter() - started)
+    status, message, at_precision = _lbfgs_outcome(control, done, gmax, stalls, _stall_floor(state, value, dtype))
+    seconds = time.perf_counter() - started
+    info = FitInfo(status is Status.CONVERGED, done, status, "lbfgs", message, history_frame(records), seconds, at_precision)
     return params, info, done
 
 
@@ -287,8 +287,8 @@ def _stall_floor(state, value: float, dtype) -> float:
     return STALL_MARGIN * math.sqrt(8.0 * eps * abs(value) * float(np.max(curvature)))
 
 
-def _lbfgs_outcome(control: GradientControl, done: int, gmax: float, stalls: int, floor: float) -> tuple[Status, str]:
-    """The status and message of an L-BFGS run; warns unless it is at its optimum (to the working precision).
+def _lbfgs_outcome(control: GradientControl, done: int, gmax: float, stalls: int, floor: float) -> tuple[Status, str, bool]:
+    """The status, message and ``at_precision`` of an L-BFGS run; warns unless it is at its optimum (to the working precision).
 
     A stall (the line search can make no further progress) is not convergence: the criterion
     was not met, so the status is ``STALLED`` and ``converged`` False. It warns (the house
@@ -296,31 +296,33 @@ def _lbfgs_outcome(control: GradientControl, done: int, gmax: float, stalls: int
     training dtype can resolve (:func:`_stall_floor`); below, the fit went as far as L-BFGS can
     in that dtype, and the message says so (and that float64 can go further). A warning on every stall would fire on most
     float32 fits of the README and the command line (8 of the 10 L-BFGS runs of the test
-    suite that stall are float32, all at the precision floor).
+    suite that stall are float32, all at the precision floor). ``at_precision`` (True only for
+    such a stall) is what summaries read, not the message.
     """
     if gmax <= control.tol:
-        return Status.CONVERGED, f"{Status.CONVERGED.value} (largest gradient component {gmax:.2e} ≤ tol={control.tol:g})"
+        return Status.CONVERGED, Status.CONVERGED.sentence(f"largest gradient component {gmax:.2e} ≤ tol={control.tol:g}"), False
     if stalls >= compiled.LBFGS_MAX_STALLS:
         message = (
             f"{Status.STALLED.value} The line search could make no further progress after {done} iterations with largest "
             f"gradient component {gmax:.2e} > tol={control.tol:g}"
         )
         if gmax <= floor:
-            return Status.STALLED, message + (
+            message += (
                 f", within what the training precision can resolve ({floor:.2e}): stalled at working precision; "
                 "a fit with dtype='float64' can go further."
             )
+            return Status.STALLED, message, True
         message += (
             f", above what the training precision can resolve ({floor:.2e}): scale the inputs, add an l2 penalty, or use dtype='float64'."
         )
-        warnings.warn(message, ConvergenceWarning, stacklevel=5)
-        return Status.STALLED, message
+        warn(message, ConvergenceWarning)
+        return Status.STALLED, message, False
     message = (
         f"{Status.ITERATION_LIMIT.value} L-BFGS stopped after {done} iterations with largest gradient component "
         f"{gmax:.2e} > tol={control.tol:g}: increase epochs."
     )
-    warnings.warn(message, ConvergenceWarning, stacklevel=5)
-    return Status.ITERATION_LIMIT, message
+    warn(message, ConvergenceWarning)
+    return Status.ITERATION_LIMIT, message, False
 
 
 def _run_minibatch(
@@ -390,7 +392,7 @@ def _minibatch_outcome(control: GradientControl, stopped: bool, monitored: bool,
     criterion shows an optimum. Early stopping is a regularizer: ``EARLY_STOPPED``, no warning.
     """
     if stopped and monitored:
-        return Status.EARLY_STOPPED, f"{Status.EARLY_STOPPED.value} (best validation deviance at epoch {best_epoch} of {n_epochs})"
+        return Status.EARLY_STOPPED, Status.EARLY_STOPPED.sentence(f"best validation deviance at epoch {best_epoch} of {n_epochs}")
     if stopped:
         return Status.STALLED, (
             f"{Status.STALLED.value} The training deviance improved by less than tol={control.tol:g} for {control.patience} epochs "
@@ -400,5 +402,5 @@ def _minibatch_outcome(control: GradientControl, stopped: bool, monitored: bool,
         f"{Status.ITERATION_LIMIT.value} The maximum number of epochs ({control.epochs}) was reached while the "
         f"{'validation' if monitored else 'training'} deviance was still improving: increase epochs or the learning rate."
     )
-    warnings.warn(message, ConvergenceWarning, stacklevel=5)
+    warn(message, ConvergenceWarning)
     return Status.ITERATION_LIMIT, message

@@ -94,6 +94,16 @@ class Status(enum.Enum):
         """A few words for summaries, e.g. ``"stalled"`` or ``"iteration limit"``."""
         return self.name.lower().replace("_", " ")
 
+    def sentence(self, details: str) -> str:
+        """The status's sentence with ``details`` in parentheses before its full stop.
+
+        Examples
+        --------
+        >>> Status.CONVERGED.sentence("largest gradient component 1.00e-05 ≤ tol=0.0001")
+        'The convergence criterion was met (largest gradient component 1.00e-05 ≤ tol=0.0001).'
+        """
+        return f"{self.value.removesuffix('.')} ({details})."
+
     # Names of earlier versions, kept as aliases so that model files that store them still load.
     MAX_ITER = ITERATION_LIMIT
     MAX_EPOCHS = ITERATION_LIMIT
@@ -113,6 +123,9 @@ class FitInfo:
     solver : ``"closed_form"``, ``"irls"``, ``"lbfgs"``, ``"adam"`` or ``"sgd"``.
     history : one row per iteration, chunk or epoch, with the columns of
         :data:`HISTORY_COLUMNS` for every solver (see :data:`HISTORY_DOC`).
+    at_precision : ``STALLED`` L-BFGS only: the line search stalled with a gradient within
+        what the training dtype can resolve, so the fit went as far as L-BFGS can in that
+        dtype (no warning; a float64 fit can go further). False otherwise.
     """
 
     converged: bool
@@ -122,9 +135,24 @@ class FitInfo:
     message: str = ""
     history: pd.DataFrame = field(default_factory=lambda: history_frame([]))
     seconds: float = 0.0
+    at_precision: bool = False
 
     def __post_init__(self):
         if list(self.history.columns) != list(HISTORY_COLUMNS):  # a model file written before the common schema
             object.__setattr__(self, "history", upgrade_history(self.history))
         if not self.message:
             object.__setattr__(self, "message", self.status.value)
+
+
+def at_precision_before_field(status_name: str, message: str) -> bool:
+    """:attr:`FitInfo.at_precision` of a model file written before the field: its message said so.
+
+    Only the L-BFGS driver wrote "working precision" into a ``STALLED`` message, and files of
+    format 1 predate that message, so this reads older files as they were summarized.
+
+    Examples
+    --------
+    >>> at_precision_before_field("STALLED", "… stalled at working precision; a fit with dtype='float64' can go further.")
+    True
+    """
+    return status_name == "STALLED" and "working precision" in message

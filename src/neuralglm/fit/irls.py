@@ -100,7 +100,7 @@ def fit_irls(
             raise
         if not state.rank_checked:
             irls_state.check_rank(problem)
-        return irls_state.solution(problem, control, state, status, stacklevel=3)
+        return irls_state.solution(problem, control, state, status)
 
 
 def _initial_state(problem: IRLSProblem, control: IRLSControl, start, check_rank: bool, started: float) -> irls_state.IRLSState:

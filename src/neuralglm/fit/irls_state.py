@@ -30,14 +30,13 @@ from __future__ import annotations
 
 import math
 import time
-import warnings
 from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
 
 from neuralglm.data.design import ones_columns
-from neuralglm.errors import ConvergenceWarning, DivergenceError, RankDeficientError, SeparationWarning
+from neuralglm.errors import ConvergenceWarning, DivergenceError, RankDeficientError, SeparationWarning, warn
 from neuralglm.family.family import Family
 from neuralglm.family.link import Link
 from neuralglm.fit import irls_kernels as kernels
@@ -366,7 +365,7 @@ def run(problem: IRLSProblem, control: IRLSControl, state: IRLSState, *, progres
     return state, status
 
 
-def solution(problem: IRLSProblem, control: IRLSControl, state: IRLSState, status: Status, *, stacklevel: int = 2) -> Solution:
+def solution(problem: IRLSProblem, control: IRLSControl, state: IRLSState, status: Status) -> Solution:
     """The solver's result from the final state: warns on separation and on non-convergence."""
     assert state.coef is not None and state.factor is not None and state.mu is not None
     converged = status is Status.CONVERGED
@@ -376,18 +375,14 @@ def solution(problem: IRLSProblem, control: IRLSControl, state: IRLSState, statu
         boundary = (mu < domain.low + _BOUNDARY) | (mu > domain.high - _BOUNDARY)
         if boundary.any():
             status = Status.SEPARATION
-            warnings.warn(
-                f"{Status.SEPARATION.value} ({int(boundary.sum()):,} of {len(mu):,} fitted probabilities are 0 or 1.)",
-                SeparationWarning,
-                stacklevel=stacklevel + 1,
-            )
+            warn(f"{Status.SEPARATION.value} ({int(boundary.sum()):,} of {len(mu):,} fitted probabilities are 0 or 1.)", SeparationWarning)
     message = status.value
     if not converged:
         text = (
             f"IRLS did not converge in {control.max_iter} iterations (last relative deviance change "
-            f"{state.relative_change:.2e}); {Status.ITERATION_LIMIT.value} Increase max_iter, scale the inputs, or simplify the model."
+            f"{state.relative_change:.2e}): increase max_iter, scale the inputs, or simplify the model."
         )
-        warnings.warn(text, ConvergenceWarning, stacklevel=stacklevel + 1)
+        warn(text, ConvergenceWarning)
         message = f"{message} {text}" if status is Status.SEPARATION else text
     history = history_frame(state.records)
     seconds = time.perf_counter() - state.started

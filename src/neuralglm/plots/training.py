@@ -13,21 +13,28 @@ TRAIN_COLOR = _common.PALETTE[0]
 VALIDATION_COLOR = _common.PALETTE[1]
 
 
-def _history(result_or_history) -> tuple[pd.DataFrame, int | None, str | None]:
-    """The history table, the epoch whose weights were kept (if the result says) and the solver."""
+def _history(result_or_history) -> tuple[pd.DataFrame, int | None, str, str | None]:
+    """The history table, the epoch whose weights were kept (a network's), the result's kind and its solver.
+
+    A fitted model says what it is by its ``kind`` (``"glm"`` or ``"network"``), and its
+    ``info.history`` has the one schema of every solver (:data:`HISTORY_COLUMNS`); a table
+    alone has no kind (``"table"``) and may be in the columns of earlier versions.
+    """
     if isinstance(result_or_history, pd.DataFrame):
-        history, best, solver = result_or_history, None, None
-    else:
-        info = getattr(result_or_history, "info", None)
-        history = getattr(result_or_history, "history", None)
-        if history is None:
-            history = getattr(info, "history", None)
-        best, solver = getattr(result_or_history, "best_epoch", None), getattr(info, "solver", None)
-    if not isinstance(history, pd.DataFrame):
+        return _in_schema(result_or_history), None, "table", None
+    kind = getattr(result_or_history, "kind", None)
+    if kind not in ("glm", "network"):
         raise SpecificationError(
-            "training_curves needs a fitted model with a training history, or the history DataFrame itself "
-            f"(columns {', '.join(HISTORY_COLUMNS)}); got {type(result_or_history).__name__}."
+            "training_curves needs a fitted model (FitResult or NetworkResult) with a training history, or the history "
+            f"DataFrame itself (columns {', '.join(HISTORY_COLUMNS)}); got {type(result_or_history).__name__}."
         )
+    info = result_or_history.info
+    best = result_or_history.best_epoch if kind == "network" else None
+    return _in_schema(info.history), None if best is None else int(best), kind, info.solver
+
+
+def _in_schema(history: pd.DataFrame) -> pd.DataFrame:
+    """``history`` in the columns of :data:`HISTORY_COLUMNS` (a table of an earlier version is upgraded), else an error."""
     legacy = {"epoch", "train_deviance"} <= set(history.columns) or {"iteration", "deviance"} <= set(history.columns)
     if legacy:  # a table in the columns of earlier versions
         history = upgrade_history(history)
@@ -36,7 +43,7 @@ def _history(result_or_history) -> tuple[pd.DataFrame, int | None, str | None]:
             f"training_curves needs columns 'iteration' and 'objective' in the history (or, from earlier versions, 'epoch' and "
             f"'train_deviance'); it has {', '.join(map(str, history.columns))}."
         )
-    return history, None if best is None else int(best), solver
+    return history
 
 
 def training_curves(result_or_history, ax=None):
@@ -72,9 +79,9 @@ def training_curves(result_or_history, ax=None):
     >>> [line.get_label() for line in ax.lines][:2]
     ['train', 'validation']
     """
-    history, best, solver = _history(result_or_history)
-    x_name = "iteration" if solver in ("irls", "closed_form", "lbfgs") else "epoch"  # a table alone: epochs
-    per_irls_iteration = solver in ("irls", "closed_form")
+    history, best, kind, solver = _history(result_or_history)
+    per_irls_iteration = kind == "glm"  # a GLM's history has a row per IRLS iteration
+    x_name = "iteration" if per_irls_iteration or solver == "lbfgs" else "epoch"  # Adam/SGD, or a table alone: epochs
     ax = _common.new_axes(ax)
     x = history["iteration"].to_numpy(dtype=np.float64)
     train = history["objective"].to_numpy(dtype=np.float64)

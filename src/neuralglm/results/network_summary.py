@@ -18,9 +18,9 @@ AIC_CAVEAT = (
 
 def _status_words(info) -> str:
     """The status as a summary says it: "converged", "stalled at working precision", "iteration limit", …"""
-    if info.status.name == "STALLED" and "working precision" in info.message:
+    if info.at_precision:  # set by the L-BFGS driver for a stall the training dtype cannot get past
         return "stalled at working precision"
-    return info.status.name.lower().replace("_", " ")
+    return info.status.label
 
 
 def _history_rows(history: pd.DataFrame, best_epoch: int, *, validation: bool) -> pd.DataFrame:

@@ -22,7 +22,7 @@ from neuralglm.family.family import Family
 from neuralglm.family.link import Link, Power
 from neuralglm.family.registry import get_family, get_link
 from neuralglm.fit.gradient import GradientControl
-from neuralglm.fit.info import FitInfo, Status
+from neuralglm.fit.info import FitInfo, Status, at_precision_before_field
 from neuralglm.model.architecture import Architecture
 from neuralglm.model.inputs import InputScaling
 from neuralglm.model.params import Dense
@@ -174,6 +174,7 @@ def info_to_dict(info: FitInfo, store: ArrayStore, key: str) -> dict:
         "message": info.message,
         "seconds": float(info.seconds),
         "history": frame_to_dict(info.history, store, f"{key}.history"),
+        "at_precision": bool(info.at_precision),
     }
 
 
@@ -195,6 +196,9 @@ def info_from_dict(node: dict, store: ArrayStore) -> FitInfo:
         message=field(node, "message", str, where),
         history=frame_from_dict(field(node, "history", dict, where), store, "info.history"),
         seconds=float(field(node, "seconds", (int, float), where)),
+        at_precision=field(node, "at_precision", bool, where)
+        if "at_precision" in node
+        else at_precision_before_field(node["status"], node["message"]),
     )
 
 

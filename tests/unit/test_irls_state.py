@@ -205,12 +205,13 @@ def test_an_lbfgs_stall_is_stalled_not_converged():
     assert "working precision" in net.info.message
     assert net.info.at_precision
     assert " · stalled at working precision · " in str(net.summary())  # the solver line's status
+    assert "\nNote: " in str(net.summary()) and "\nWarning: " not in str(net.summary())  # it did not warn
     # The summary reads the structured field, not the message: the same fit marked as a stall
     # above the floor (its message, shown on the warning line, still says "working precision")
     # is only "stalled" on the solver line.
     above = dataclasses.replace(net, info=dataclasses.replace(net.info, at_precision=False))
     assert " · stalled at working precision · " not in str(above.summary())
-    assert " · stalled · " in str(above.summary())
+    assert " · stalled · " in str(above.summary()) and "\nWarning: " in str(above.summary())
     glm = ng.glm("y ~ x1 + x2", df, family="poisson")
     assert_allclose(net.coef.to_numpy(), glm.coef.to_numpy(), rtol=1e-4)  # l2 = 1e-6 moves them by ~1e-6
 

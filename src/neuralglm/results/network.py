@@ -30,7 +30,7 @@ from neuralglm.results import parts
 from neuralglm.results.common import PREDICT_TYPES, FitStatistics, Fitted, ModelFileInfo, ResultBase, fit_statistics
 from neuralglm.results.model_file import ArrayStore
 from neuralglm.results.network_summary import AIC_CAVEAT, NetworkSummary
-from neuralglm.results.result import fitted_from_dict, refit_glm
+from neuralglm.results.result import fitted_from_dict, fitted_to_dict, refit_glm
 
 __all__ = ["AIC_CAVEAT", "PREDICT_TYPES", "NetworkResult", "NetworkSummary", "make_network_result"]
 
@@ -220,10 +220,8 @@ class NetworkResult(ResultBase):
             "cov_type": self.cov_type,
             "validation_rows": store.put("validation_rows", np.asarray(self.validation_rows)),
             "design": parts.design_to_dict(self.design, store, "design", include_data),
-            "fitted": None,
+            "fitted": fitted_to_dict(self.fitted, store, include_data),
         }
-        if include_data and self.fitted is not None:
-            node["fitted"] = {"eta": store.put("fitted.eta", self.fitted.eta), "mu": store.put("fitted.mu", self.fitted.mu)}
         return node
 
     @classmethod

@@ -82,7 +82,9 @@ class NetworkSummary:
                 f"best epoch {net.best_epoch} of {info.n_iter}"
             )
         if info.status.name not in ("CONVERGED", "EARLY_STOPPED"):
-            header.append(f"Warning: {info.message}")
+            # A stall at working precision did not warn (the training dtype can go no further):
+            # its line is a note; anything else short of the optimum is a warning, as it warned.
+            header.append(f"{'Note' if info.at_precision else 'Warning'}: {info.message}")
         shown = _history_rows(info.history, net.best_epoch, validation=control.early_stopping)
         footer = [
             f"Deviance {net.deviance:,.6g} · Null deviance {net.null_deviance:,.6g} · Deviance explained {100 * net.deviance_explained:.2f}%",

@@ -153,10 +153,8 @@ class FitResult(ResultBase):
             "rank": int(self.rank),
             "info": parts.info_to_dict(self.info, store, "info"),
             "design": parts.design_to_dict(self.design, store, "design", include_data),
-            "fitted": None,
+            "fitted": fitted_to_dict(self.fitted, store, include_data),
         }
-        if include_data and self.fitted is not None:
-            node["fitted"] = {"eta": store.put("fitted.eta", self.fitted.eta), "mu": store.put("fitted.mu", self.fitted.mu)}
         return node
 
     @classmethod
@@ -222,6 +220,13 @@ def make_result(
         design=design,
         fitted=Fitted(solution.eta, solution.mu),
     )
+
+
+def fitted_to_dict(fitted: Fitted | None, store: ArrayStore, include_data: bool) -> dict | None:
+    """The fitted values' model-file entry: ``None`` unless the training data are saved with them."""
+    if not include_data or fitted is None:
+        return None
+    return {"eta": store.put("fitted.eta", fitted.eta), "mu": store.put("fitted.mu", fitted.mu)}
 
 
 def fitted_from_dict(node: dict | None, store: ArrayStore, n_obs: int) -> Fitted | None:

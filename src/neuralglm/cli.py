@@ -14,14 +14,13 @@ from __future__ import annotations
 import argparse
 import math
 import os
-import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from neuralglm.constraints import Boolean, NoneValue
-from neuralglm.errors import SpecificationError
+from neuralglm.errors import SpecificationError, plain_text
 from neuralglm.options import PARAMETERS
 
 
@@ -200,13 +199,10 @@ def _check_writable(path: str, what: str) -> None:
     raise SpecificationError(f"Cannot write the {what} {path!r}: {problem}. Give another --out path.")
 
 
-_ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
-
-
 def _one_line(message: str) -> str:
     """One line without terminal colour codes (the library's own messages are one line already;
     this guards against text from other libraries)."""
-    return " ".join(line.strip() for line in _ANSI_ESCAPE.sub("", message).splitlines() if line.strip())
+    return " ".join(line.strip() for line in plain_text(message).splitlines() if line.strip())
 
 
 def _load(path: str):

@@ -7,8 +7,22 @@ any problem the library diagnosed, while genuine bugs still surface as ordinary 
 
 from __future__ import annotations
 
+import re
 import sys
 import warnings
+
+_TERMINAL_CODES = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+def plain_text(text: str) -> str:
+    """``text`` without terminal colour codes (formulaic colours its parser's messages).
+
+    Examples
+    --------
+    >>> plain_text("\x1b[1;31m+\x1b[0m misplaced")
+    '+ misplaced'
+    """
+    return _TERMINAL_CODES.sub("", text)
 
 
 class NeuralGLMError(Exception):

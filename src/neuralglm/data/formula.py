@@ -17,9 +17,8 @@ import warnings
 import pandas as pd
 
 from neuralglm.data.frame import is_text
-from neuralglm.errors import DataError
+from neuralglm.errors import DataError, plain_text
 
-_ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _FACTOR = re.compile(r"Unable to evaluate factor `(.*?)`\. \[(\w+): (.*)\]", re.S)
 
 
@@ -41,7 +40,7 @@ def split_formula(formula: str) -> tuple[str, str]:
 
 def _one_line_syntax_error(error: Exception, formula: str, part: str) -> DataError:
     """formulaic's message (reason, blank line, the formula with the culprit marked in colour) as one sentence."""
-    text = _ANSI.sub("", str(error))
+    text = plain_text(str(error))
     reason, _, context = text.partition("\n\n")
     reason = " ".join(reason.split()).rstrip(".")
     where = ""
@@ -124,7 +123,7 @@ def _is_arithmetic(expr: str) -> bool:
 
 def evaluation_error(error: Exception, formula: str, frame: pd.DataFrame) -> DataError:
     """A formulaic evaluation error as a :class:`DataError` naming the term and, when one is text, the column."""
-    message = _ANSI.sub("", str(error))
+    message = plain_text(str(error))
     match = _FACTOR.search(message)
     if not match:
         return DataError(f"Cannot build the design matrix of formula {formula!r}: {' '.join(message.split())}")

@@ -22,7 +22,6 @@ for every family (McCullagh & Nelder, *Generalized Linear Models*, 2nd ed., 1989
 from __future__ import annotations
 
 import math
-import numbers
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -37,15 +36,11 @@ from neuralglm.family.interval import (
     UNIT_CLOSED,
     UNIT_OPEN,
     Interval,
+    is_finite_real,
 )
 from neuralglm.family.special import xlog1py, xlogy
 
 _LOG_2PI = math.log(2.0 * math.pi)
-
-
-def _is_real(value) -> bool:
-    """A finite real number (bools and strings are not)."""
-    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
 
 
 @dataclass(frozen=True)
@@ -298,7 +293,7 @@ class NegativeBinomial(Family):
     integer_response: ClassVar[bool] = True
 
     def __post_init__(self):
-        if not (_is_real(self.alpha) and self.alpha > 0):
+        if not (is_finite_real(self.alpha) and self.alpha > 0):
             raise SpecificationError(
                 f"The 'alpha' parameter of NegativeBinomial must be a float in the range (0, inf). Got {self.alpha!r} instead."
             )
@@ -355,7 +350,7 @@ class Tweedie(Family):
     default_link: ClassVar[str] = "log"
 
     def __post_init__(self):
-        if not _is_real(self.power) or 0 < self.power < 1:
+        if not is_finite_real(self.power) or 0 < self.power < 1:
             raise SpecificationError(
                 "The 'power' parameter of Tweedie must be a float ≤ 0 or ≥ 1 (no distribution exists for 0 < power < 1). "
                 f"Got {self.power!r} instead."

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass
 
 import jax
@@ -57,3 +58,14 @@ NON_NEGATIVE = Interval(0.0, math.inf, low_closed=True)
 POSITIVE = Interval(0.0, math.inf)
 UNIT_CLOSED = Interval(0.0, 1.0, low_closed=True, high_closed=True)
 UNIT_OPEN = Interval(0.0, 1.0)
+
+
+def is_finite_real(value) -> bool:
+    """A finite real number, as a family's or link's parameter must be (bools and text are not).
+
+    Examples
+    --------
+    >>> is_finite_real(1.5), is_finite_real(True), is_finite_real("1.5"), is_finite_real(float("inf"))
+    (True, False, False, False)
+    """
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)

@@ -11,8 +11,6 @@ machine epsilon away from 0 and 1), so fits that approach separation behave as i
 
 from __future__ import annotations
 
-import math
-import numbers
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -21,6 +19,7 @@ import jax.numpy as jnp
 from jax.scipy.special import ndtr, ndtri
 
 from neuralglm.errors import SpecificationError
+from neuralglm.family.interval import is_finite_real
 
 _EPS = 2.220446049250313e-16  # R's .Machine$double.eps, used by R's link clamps
 
@@ -209,7 +208,7 @@ class Power(Link):
     name: ClassVar[str] = "power"
 
     def __post_init__(self):
-        if not (isinstance(self.power, numbers.Real) and not isinstance(self.power, bool) and math.isfinite(self.power)):
+        if not is_finite_real(self.power):
             raise SpecificationError(f"The 'power' parameter of Power must be a finite float. Got {self.power!r} instead.")
         if self.power == 0:
             raise SpecificationError("Power(0) is the log link: use Log() or link='log'.")

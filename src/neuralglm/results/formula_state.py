@@ -17,7 +17,7 @@ from typing import Any, NoReturn
 
 import numpy as np
 
-from neuralglm.errors import ModelFileError, SpecificationError
+from neuralglm.errors import ModelFileError, SpecificationError, plain_text
 
 
 # ---- factor levels: Python scalars that keep their type through JSON ---------------------------
@@ -77,7 +77,6 @@ _INTEGER_OPERATORS = {
     ast.Mod: lambda a, b: a % b,
     ast.Pow: lambda a, b: a**b,
 }
-_ANSI = re.compile(r"\x1b\[[0-9;]*m|[⧛⧚]")
 
 
 def _numpy_function(name: str) -> bool:
@@ -415,7 +414,7 @@ def decode_model_spec(data: dict, decode: Callable[[Any], Any]):
     except ModelFileError:
         raise
     except Exception as error:
-        reason = _ANSI.sub("", str(error)).splitlines()[0] if str(error) else type(error).__name__
+        reason = plain_text(str(error)).replace("⧛", "").replace("⧚", "").splitlines()[0] if str(error) else type(error).__name__
         raise ModelFileError(f"The formula {data['formula']!r} stored in the model file cannot be parsed ({reason}).") from None
     check_formula(spec, ModelFileError)
     named = [expr for item in data["structure"] for st in item["scoped_terms"] for expr, _ in st["factors"]]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import numbers
 from dataclasses import dataclass
@@ -275,8 +276,11 @@ class ResultBase:
         }
         write_file(store.arrays, spec, path)
 
-    def _file_line(self) -> list[str]:
-        return [] if self.source is None else [self.source.describe()]
+    def _with_file_line(self, summary):
+        """``summary`` of a loaded model, with a header line saying what its file holds."""
+        if self.source is None:
+            return summary
+        return dataclasses.replace(summary, header=(*summary.header, self.source.describe()))
 
 
 @partial(jax.jit, static_argnums=(0,))

@@ -7,7 +7,6 @@ with standard errors that are conditional on the features.
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 from functools import partial
 from typing import ClassVar
@@ -198,7 +197,7 @@ class NetworkResult(ResultBase):
         labelled "conditional on learned features".
         """
         summary = NetworkSummary.from_fit(self, coefficients)
-        return dataclasses.replace(summary, header=(*summary.header, *self._file_line())) if self.source else summary
+        return self._with_file_line(summary)
 
     # ---- model files ---------------------------------------------------------------------------
     def to_dict(self, store: ArrayStore, include_data: bool) -> dict:

@@ -6,7 +6,6 @@ a summary) is a method with a verb.
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 from typing import ClassVar
 
@@ -134,7 +133,7 @@ class FitResult(ResultBase):
         from neuralglm.results.summary import Summary
 
         summary = Summary.from_fit(self, level)
-        return dataclasses.replace(summary, header=(*summary.header, *self._file_line())) if self.source else summary
+        return self._with_file_line(summary)
 
     # ---- model files ---------------------------------------------------------------------------
     def to_dict(self, store: ArrayStore, include_data: bool) -> dict:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+import operator
 import re
 from collections.abc import Callable
 from typing import Any, NoReturn
@@ -52,7 +53,8 @@ def level_value(value, where: str):
 #     2**63 (Python's integers are exact: ``I(10**10**10)``, ``I((((10**64)**64)**64)**64)`` or
 #     ``I('a' * 10**12)`` would exhaust memory or time);
 #   - a call of formulaic's transforms C, I, center, scale, standardize, poly, bs, log, log2,
-#     log10, exp, exp2, exp10 on allowed expressions, with literal keyword arguments;
+#     log10, exp, exp2, exp10 on allowed expressions, with literal keyword arguments (poly's and
+#     bs's degree and df: numbers ≤ 64, or a crafted file could ask predict for 10**18 columns);
 #   - in C(...): contr.treatment / contr.treatment(base=<literal>) (contr.sum, .helmert, .diff,
 #     .poly parse too, but model files store treatment contrasts only) and lists or tuples of literals;
 #   - np.<ufunc>(...) for numpy's ufuncs (np.log, np.exp, np.sqrt, ...), np.where, np.clip,
@@ -69,14 +71,10 @@ _OPERATORS = (ast.Add, ast.Sub, ast.Mult, ast.Div, ast.FloorDiv, ast.Mod, ast.Po
 _COMPARISONS = (ast.Lt, ast.LtE, ast.Gt, ast.GtE, ast.Eq, ast.NotEq)
 _MAX_EXPONENT = 64
 _MAX_INTEGER = 2**63  # integers as large as numpy's int64: larger ones become exact Python integers
-_INTEGER_OPERATORS = {
-    ast.Add: lambda a, b: a + b,
-    ast.Sub: lambda a, b: a - b,
-    ast.Mult: lambda a, b: a * b,
-    ast.FloorDiv: lambda a, b: a // b,
-    ast.Mod: lambda a, b: a % b,
-    ast.Pow: lambda a, b: a**b,
-}
+_INTEGER_OPERATORS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul}
+_INTEGER_OPERATORS |= {ast.FloorDiv: operator.floordiv, ast.Mod: operator.mod, ast.Pow: operator.pow}
+# poly() and bs() make as many columns as their degree or df: a literal number of at most 64.
+_BASIS_SIZES, _MAX_BASIS = {"poly": ("degree",), "bs": ("df", "degree")}, 64
 
 
 def _numpy_function(name: str) -> bool:
@@ -169,7 +167,10 @@ def _disallowed(node: ast.AST) -> ast.AST | None:
 def _disallowed_call(node: ast.Call) -> ast.AST | None:
     func = node.func
     if isinstance(func, ast.Name) and func.id in TRANSFORMS:
-        pass
+        sizes = [*node.args[1:2], *(k.value for k in node.keywords if k.arg in _BASIS_SIZES.get(func.id, ()))]
+        small = (isinstance(n, ast.Constant) and type(n.value) in (int, float) and 0 <= n.value <= _MAX_BASIS for n in sizes)
+        if func.id in _BASIS_SIZES and not all(small):
+            return node
     elif isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name):
         if not (func.value.id in _NUMPY_MODULES and _numpy_function(func.attr)):
             return node

@@ -116,7 +116,7 @@ def _frame_to_r(name: str, frame: pd.DataFrame, folder: Path) -> str:
 def _read_results(text: str) -> dict[str, RVector]:
     lines = text.splitlines()
     results: dict[str, RVector] = {}
-    for names_line, values_line in zip(lines[::2], lines[1::2]):
+    for names_line, values_line in zip(lines[::2], lines[1::2], strict=True):
         name, *names = names_line.split("\t")
         _, *values = values_line.split("\t")
         array = np.array([np.nan if v == "NA" else float(v) for v in values], dtype=float).view(RVector)

@@ -31,7 +31,9 @@ polish <- function(m) { for (i in 1:4) m <- update(m, start = coef(m)); m }
 
 def _r_fit(code: str, **frames: pd.DataFrame):
     """Run R's glm call ``code`` (assigning ``m``) and read its coefficients and model matrix."""
-    return run_r(TIGHT + code + "\nm <- polish(m)\nout('coef', coef(m)); out('X', model.matrix(m)); out('dim', dim(model.matrix(m)))", **frames)
+    return run_r(
+        TIGHT + code + "\nm <- polish(m)\nout('coef', coef(m)); out('X', model.matrix(m)); out('dim', dim(model.matrix(m)))", **frames
+    )
 
 
 def _same_fit(fit, r, names=None) -> None:
@@ -102,15 +104,25 @@ def test_offset_in_the_formula_with_ordered_factors_and_prediction():
     formula = "Claims ~ District + Group + Age + offset(log(Holders))"
     fit = ng.glm(formula, insurance, family="poisson")
     new = insurance.iloc[[0, 17, 40, 63]].assign(Holders=[10, 200, 3000, 45])
-    r = _r_fit(f"m <- glm({formula}, family = poisson, data = d, control = tight)\nout('pred', predict(m, newdata = new, type = 'response'))", d=insurance, new=new)
+    r = _r_fit(
+        f"m <- glm({formula}, family = poisson, data = d, control = tight)\nout('pred', predict(m, newdata = new, type = 'response'))",
+        d=insurance,
+        new=new,
+    )
     names = [name.replace("(Intercept)", "Intercept") for name in r["coef"].names]
     polynomial = re.compile(r"\.[LQC]$|\^\d+$")
-    assert [n for n in fit.coef.index if polynomial.search(n)] == [n for n in names if polynomial.search(n)] == ["Group.L", "Group.Q", "Group.C", "Age.L", "Age.Q", "Age.C"]
+    assert (
+        [n for n in fit.coef.index if polynomial.search(n)]
+        == [n for n in names if polynomial.search(n)]
+        == ["Group.L", "Group.Q", "Group.C", "Age.L", "Age.Q", "Age.C"]
+    )
     _same_fit(fit, r)
     assert_allclose(fit.predict(new).to_numpy(), np.asarray(r["pred"]), rtol=1e-7)
     # The formula's offset and exposure= add up, as offset(log(Holders)) + log(Holders) would in R.
     both = ng.glm("Claims ~ District + Group + Age + offset(log(Holders))", insurance, family="poisson", exposure="Holders")
-    twice = _r_fit("m <- glm(Claims ~ District + Group + Age + offset(2 * log(Holders)), family = poisson, data = d, control = tight)", d=insurance)
+    twice = _r_fit(
+        "m <- glm(Claims ~ District + Group + Age + offset(2 * log(Holders)), family = poisson, data = d, control = tight)", d=insurance
+    )
     _same_fit(both, twice)
 
 
@@ -131,8 +143,7 @@ def test_string_levels_sort_as_R_factor_in_the_C_locale():
     frame["y"] = rng.normal(size=400) + frame["g"].map({v: i for i, v in enumerate(levels)})
     fit = ng.glm("y ~ g + x", frame, family="gaussian")
     r = run_r(
-        "invisible(Sys.setlocale('LC_COLLATE', 'C'))\nm <- glm(y ~ factor(g) + x, data = d)\n"
-        "out('coef', coef(m))",
+        "invisible(Sys.setlocale('LC_COLLATE', 'C'))\nm <- glm(y ~ factor(g) + x, data = d)\nout('coef', coef(m))",
         d=frame,
     )
     assert_allclose(fit.coef.to_numpy(), np.asarray(r["coef"]), rtol=1e-10)
@@ -147,5 +158,7 @@ def test_same_case_levels_sort_as_R_factor_in_its_default_locale():
     frame["y"] = rng.normal(size=200)
     fit = ng.glm("y ~ g", frame, family="gaussian")
     r = run_r("m <- glm(y ~ factor(g), data = d); out('coef', coef(m))", d=frame)
-    assert [n.removeprefix("g[T.").removesuffix("]") for n in fit.coef.index[1:]] == [n.removeprefix("factor(g)") for n in r["coef"].names[1:]]
+    assert [n.removeprefix("g[T.").removesuffix("]") for n in fit.coef.index[1:]] == [
+        n.removeprefix("factor(g)") for n in r["coef"].names[1:]
+    ]
     assert_allclose(fit.coef.to_numpy(), np.asarray(r["coef"]), rtol=1e-10)

@@ -341,6 +341,29 @@ def _new_data_matrix(design: Design, frame: pd.DataFrame):
         raise DataError(f"Cannot build the design matrix for the new data: {' '.join(message.split())}") from None
 
 
+def _formula_offsets(design: Design) -> tuple[str, ...]:
+    return translate(design.formula, split_formula(design.formula)[1]).offsets if "~" in design.formula else ()
+
+
+def input_columns(design: Design) -> set[str]:
+    """The data columns the right-hand side of a fitted formula reads, those of its ``offset()`` terms included.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from neuralglm.family import Poisson
+    >>> df = pd.DataFrame({"y": [1, 0, 3, 2], "x": [0.1, 0.5, 0.9, 0.4], "e": [1.0, 2.0, 1.5, 3.0]})
+    >>> sorted(input_columns(make_design("y ~ sqrt(x) + offset(log(e))", df, Poisson())))
+    ['e', 'x']
+    """
+    if design.spec is None:
+        return set()
+    # From the parsed formula, not spec.required_variables: that lists only the columns formulaic
+    # found in the data (not ordered factors, passed in its context), and none for a loaded spec.
+    named = {str(v) for v in design.spec.formula.required_variables}
+    return (named - CONTEXT_NAMES) | offset_variables(_formula_offsets(design))
+
+
 def model_matrix_for(design: Design, new_data, *, offset=None, exposure=None) -> tuple[np.ndarray, np.ndarray]:
     """Design matrix and offset for new data, rebuilt from the stored formulaic spec.
 
@@ -355,8 +378,8 @@ def model_matrix_for(design: Design, new_data, *, offset=None, exposure=None) ->
             "Use predict() without data for the fitted values, compute link.inverse(X @ coef + offset) for a matrix X, or fit with a formula."
         )
     frame = to_pandas(new_data, "new data")
-    offsets = translate(design.formula, split_formula(design.formula)[1]).offsets if "~" in design.formula else ()
-    variables = sorted(({str(v) for v in design.spec.required_variables} - CONTEXT_NAMES) | offset_variables(offsets))
+    offsets = _formula_offsets(design)
+    variables = sorted(input_columns(design))
     validate.check_columns_exist(variables, frame, "new data")
     check_used_columns(frame, variables, "the new data")
     check_column_kinds(frame, variables)
@@ -393,4 +416,13 @@ def model_matrix_for(design: Design, new_data, *, offset=None, exposure=None) ->
     return X, total
 
 
-__all__ = ["Design", "OffsetSource", "design_from_arrays", "make_design", "model_matrix_for", "ones_columns", "split_formula"]
+__all__ = [
+    "Design",
+    "OffsetSource",
+    "design_from_arrays",
+    "input_columns",
+    "make_design",
+    "model_matrix_for",
+    "ones_columns",
+    "split_formula",
+]

@@ -61,9 +61,15 @@ _R_ONLY = {
     "interaction": "a:b for the interaction of a and b",
     "as.factor": "factor(x) or C(x)",
     "as.numeric": "pd.to_numeric(df['x']) on the data before fitting",
+    "as.character": "C(x) for a factor, or df['x'].astype(str) on the data before fitting",
+    "as.integer": "np.floor(x), or df['x'].astype(int) on the data before fitting",
     "cbind": "cbind(successes, failures) on the left-hand side only (binomial counts)",
     "s": "a network (ng.fit) for smooth effects, or bs(x, df=...)",
 }
+_SUPPORTED = (
+    "log, exp, sqrt, abs, I(), factor() or C(), poly(x, k), bs(), scale(), center() or np.<function> instead, "
+    "or compute the column in the data before fitting"
+)
 _AS_CALL = re.compile(r"\bas\.(\w+)\s*\(")
 
 
@@ -109,7 +115,7 @@ def _check_functions(code: str, formula: str, columns) -> None:
     for name in called:
         known = name in TRANSFORMS or name in CONTEXT_NAMES or name == "offset" or hasattr(builtins, name) or name in (columns or ())
         if name in _R_ONLY or not known:
-            hint = _R_ONLY.get(name, "log, exp, sqrt, abs, I(), factor() or C(), poly(x, k), bs(), scale(), center() or np.<function>")
+            hint = _R_ONLY.get(name, _SUPPORTED)
             raise SpecificationError(
                 f"The term '{code}' of formula {formula!r} calls {name}(), which neuralglm formulas do not provide: write {hint}."
             )
@@ -130,6 +136,9 @@ def translate(formula: str, side: str, *, columns=None) -> Translated:
     >>> translate("y ~ I(x^2) + offset(log(e))", "I(x^2) + offset(log(e))")
     Translated(text='I(x**2)', offsets=('log(e)',))
     """
+    if columns is not None:
+        for match in _AS_CALL.finditer(side):  # 'as' is a Python keyword: such a term would not even parse
+            _check_functions(match.group(0) + "...)", formula, columns)
     tokens = _tokens(side)
     edits: list[tuple[int, int, str]] = []
     offsets: list[str] = []

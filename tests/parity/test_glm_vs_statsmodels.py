@@ -284,6 +284,8 @@ def test_formula_cbind_matches_statsmodels_two_column_binomial():
 
 def test_insurance_poisson_with_factors_matches_statsmodels():
     data = ng.datasets.load_insurance()
+    # statsmodels codes ordered categoricals as unordered ones (treatment); R and neuralglm use contr.poly.
+    data = data.assign(group=data["group"].cat.as_unordered(), age=data["age"].cat.as_unordered())
     formula = "claims ~ C(district) + group + age"
     ours = ng.glm(formula, data, family="poisson", exposure="holders")
     ref = smf.glm(formula, data, family=SM.Poisson(), exposure=data["holders"]).fit(tol=1e-13)

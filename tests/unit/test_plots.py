@@ -249,9 +249,12 @@ def test_partial_dependence_matches_closed_form(poisson_fit, insurance):
     line = _lines(ax, "partial_dependence")[0]
     values = np.asarray(line.get_ydata())
     # Log link, no interaction: moving every row to another age band multiplies every mean by
-    # exp(β_band), so the ratios of the averages are the exponentiated coefficients.
-    betas = [poisson_fit.coef[name] for name in poisson_fit.coef.index if name.startswith("age")]
-    assert_allclose(values[1:] / values[0], np.exp(betas), rtol=1e-10)
+    # exp(band's contribution to η), so the ratios of the averages are its exponentiated differences.
+    # (age is an ordered factor: contr.poly columns age.L, age.Q, age.C, as in R.)
+    columns = [j for j, name in enumerate(poisson_fit.coef.index) if name.startswith("age")]
+    codes = insurance["age"].cat.codes.to_numpy()
+    eta = [poisson_fit.design.X[codes == band][0, columns] @ poisson_fit.coef.to_numpy()[columns] for band in range(4)]
+    assert_allclose(values[1:] / values[0], np.exp(np.subtract(eta[1:], eta[0])), rtol=1e-10)
 
 
 def test_partial_dependence_overlays_on_the_same_axes(binary):

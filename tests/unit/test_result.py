@@ -85,7 +85,9 @@ def test_summary_text_has_the_r_layout():
     assert f"Null deviance {fit.null_deviance:,.6g} on 63 df" in text
     assert f"AIC {fit.aic:,.6g}" in text
     html = fit.summary()._repr_html_()
-    assert "<table" in html and "age[T.&gt;35]" in html
+    assert "<table" in html and "age.C" in html  # an ordered factor: R's contr.poly names (issue 10)
+    escaped = ng.glm("claims ~ C(age)", data, family="poisson", exposure="holders").summary()._repr_html_()
+    assert "C(age)[T.&gt;35]" in escaped
     assert isinstance(fit.summary().coefficients, pd.DataFrame)
 
 

@@ -19,7 +19,7 @@ import pandas as pd
 
 from neuralglm.data import validate
 from neuralglm.data.arrays import design_from_arrays
-from neuralglm.data.formula import evaluation_error, required_variables, split_formula
+from neuralglm.data.formula import bare_columns, evaluation_error, required_variables, split_formula
 from neuralglm.data.formula import model_matrix as formula_model_matrix
 from neuralglm.data.frame import (
     check_column_kinds,
@@ -29,6 +29,16 @@ from neuralglm.data.frame import (
     non_numbers,
     to_pandas,
     warn_mostly_numeric_text,
+)
+from neuralglm.data.r_spellings import (
+    CONTEXT_NAMES,
+    Translated,
+    expand_dot,
+    formula_frame,
+    offset_variables,
+    ordered_columns,
+    ordered_in_spec,
+    translate,
 )
 from neuralglm.data.structures import Design, OffsetSource, ones_columns
 from neuralglm.errors import DataError, DataWarning, DomainError, warn
@@ -57,7 +67,7 @@ def _response_columns(lhs: str, formula: str, data: pd.DataFrame, family: Family
         return names
     if lhs in data.columns:
         return [lhs]
-    names = sorted(required_variables(formula, lhs))
+    names = sorted(required_variables(formula, translate(formula, lhs, columns=data.columns).text))
     validate.check_columns_exist(names, data, "the formula's response")
     return names
 
@@ -68,7 +78,7 @@ def _response(lhs: str, formula: str, data: pd.DataFrame, columns: list[str]) ->
         return _Response(data[columns[0]], data[columns[1]], columns)
     if lhs in data.columns:
         return _Response(data[lhs], None, columns)
-    values = formula_model_matrix(f"{lhs} ~ 1", data, formula).lhs
+    values = formula_model_matrix(f"{translate(formula, lhs).text} ~ 1", data, formula).lhs
     if values.shape[1] != 1:
         raise DataError(f"The response {lhs!r} gives {values.shape[1]} columns; it must give one (use cbind(s, f) for binomial counts).")
     return _Response(values.iloc[:, 0], None, columns)
@@ -223,11 +233,12 @@ def make_design(
     frame = to_pandas(data)
     if len(frame) == 0:
         raise DataError("The data have no rows.")
-    lhs, rhs = split_formula(formula)
-    rhs_variables = sorted(required_variables(formula, rhs))
-    validate.check_columns_exist(rhs_variables, frame, f"formula {formula!r}")
+    lhs = split_formula(formula)[0]
     response_columns = _response_columns(lhs, formula, frame, family)
     given = {"offset": offset, "exposure": exposure, "weights": weights, "freq_weights": freq_weights}
+    formula, terms = _right_hand_side(formula, frame, lhs, [*response_columns, *(v for v in given.values() if isinstance(v, str))])
+    rhs_variables = sorted(required_variables(formula, terms.text) | offset_variables(terms.offsets))
+    validate.check_columns_exist(rhs_variables, frame, f"formula {formula!r}")
     check_used_columns(frame, [*rhs_variables, *response_columns, *(v for v in given.values() if isinstance(v, str))])
     check_column_kinds(frame, [*rhs_variables, *response_columns])
     warn_mostly_numeric_text(frame, rhs_variables)
@@ -251,11 +262,18 @@ def make_design(
 
     # Levels with no rows left (after subsetting, or dropped rows) would give all-zero dummy
     # columns; R's model.frame drops unused levels, and so do we (for the variables used).
-    matrix = formula_model_matrix(rhs, drop_unused_levels(frame, rhs_variables), formula)
+    ordered = ordered_columns(frame, bare_columns(formula, terms.text))
+    matrix = formula_model_matrix(terms.text, drop_unused_levels(frame, rhs_variables), formula, ordered)
     X = np.ascontiguousarray(matrix.to_numpy(dtype=np.float64))
     if X.shape[1] == 0:
         raise DataError(f"The formula {formula!r} has no terms on its right-hand side (not even an intercept).")
-    rows = _non_finite_terms(X, matrix.columns, labels, missing)
+    columns = [str(c) for c in matrix.columns]
+    if terms.offsets:  # offset() terms: checked for missing or infinite values with the other terms
+        in_formula = formula_offset(terms.offsets, frame, formula)
+        rows = _non_finite_terms(np.column_stack([X, in_formula]), [*columns, _offset_label(terms.offsets)], labels, missing)
+        total_offset = total_offset + in_formula
+    else:
+        rows = _non_finite_terms(X, columns, labels, missing)
     validate.check_design_magnitude(X, matrix.columns, labels)
     if rows is not None:
         X, y, prior, total_offset, labels = X[rows], y[rows], prior[rows], total_offset[rows], labels[rows]
@@ -266,7 +284,7 @@ def make_design(
         weights=np.ascontiguousarray(prior, dtype=np.float64),
         freq_weights=None if freq is None else np.ascontiguousarray(freq, dtype=np.float64),
         offset=total_offset,
-        column_names=tuple(str(c) for c in matrix.columns),
+        column_names=tuple(columns),
         response_name=lhs,
         formula=formula,
         row_labels=labels,
@@ -276,13 +294,40 @@ def make_design(
     )
 
 
+def _right_hand_side(formula: str, frame: pd.DataFrame, lhs: str, exclude: list[str]) -> tuple[str, Translated]:
+    """The formula with R's ``.`` expanded (what the fit records), and its right-hand side translated for formulaic."""
+    rhs = split_formula(formula)[1]
+    expanded = expand_dot(formula, rhs, list(frame.columns), exclude)
+    if expanded != rhs:
+        formula = f"{lhs} ~ {expanded}"
+    return formula, translate(formula, expanded, columns=list(frame.columns))
+
+
+def _offset_label(offsets) -> str:
+    return " + ".join(f"offset({expr})" for expr in offsets)
+
+
+def formula_offset(offsets, frame: pd.DataFrame, formula: str) -> np.ndarray:
+    """The sum of the formula's ``offset(expr)`` terms evaluated on ``frame`` (NaN kept, for the caller to report)."""
+    total = np.zeros(len(frame))
+    for expr in offsets:
+        values = formula_model_matrix(f"0 + I({expr})", frame, formula)
+        if values.shape[1] != 1 or not all(pd.api.types.is_numeric_dtype(t) for t in values.dtypes):
+            raise DataError(
+                f"The term 'offset({expr})' of formula {formula!r} must give one number per row; it gives {values.shape[1]} columns."
+            )
+        total = total + values.to_numpy(dtype=np.float64)[:, 0]
+    return total
+
+
 def _new_data_matrix(design: Design, frame: pd.DataFrame):
     from formulaic.errors import FactorEvaluationError, FormulaicError
 
+    data, context = formula_frame(frame, [name for name in ordered_in_spec(design.spec) if name in frame.columns])
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error")
-            return design.spec.get_model_matrix(frame, na_action="ignore")
+            return design.spec.get_model_matrix(data, na_action="ignore", context=context)
     except FactorEvaluationError as error:
         raise evaluation_error(error, design.formula, frame) from None
     except (Warning, FormulaicError) as error:
@@ -296,11 +341,35 @@ def _new_data_matrix(design: Design, frame: pd.DataFrame):
         raise DataError(f"Cannot build the design matrix for the new data: {' '.join(message.split())}") from None
 
 
+def _formula_offsets(design: Design) -> tuple[str, ...]:
+    return translate(design.formula, split_formula(design.formula)[1]).offsets if "~" in design.formula else ()
+
+
+def input_columns(design: Design) -> set[str]:
+    """The data columns the right-hand side of a fitted formula reads, those of its ``offset()`` terms included.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from neuralglm.family import Poisson
+    >>> df = pd.DataFrame({"y": [1, 0, 3, 2], "x": [0.1, 0.5, 0.9, 0.4], "e": [1.0, 2.0, 1.5, 3.0]})
+    >>> sorted(input_columns(make_design("y ~ sqrt(x) + offset(log(e))", df, Poisson())))
+    ['e', 'x']
+    """
+    if design.spec is None:
+        return set()
+    # From the parsed formula, not spec.required_variables: that lists only the columns formulaic
+    # found in the data (not ordered factors, passed in its context), and none for a loaded spec.
+    named = {str(v) for v in design.spec.formula.required_variables}
+    return (named - CONTEXT_NAMES) | offset_variables(_formula_offsets(design))
+
+
 def model_matrix_for(design: Design, new_data, *, offset=None, exposure=None) -> tuple[np.ndarray, np.ndarray]:
     """Design matrix and offset for new data, rebuilt from the stored formulaic spec.
 
     Raises :class:`DataError` for missing columns, NaN/inf, text where training had numbers,
     and factor levels unseen in training (present in rows; unused declared levels are fine).
+    The formula's ``offset()`` terms are evaluated on the new data and added to the offset.
     """
 
     if design.spec is None:
@@ -309,7 +378,8 @@ def model_matrix_for(design: Design, new_data, *, offset=None, exposure=None) ->
             "Use predict() without data for the fitted values, compute link.inverse(X @ coef + offset) for a matrix X, or fit with a formula."
         )
     frame = to_pandas(new_data, "new data")
-    variables = sorted(str(v) for v in design.spec.required_variables)
+    offsets = _formula_offsets(design)
+    variables = sorted(input_columns(design))
     validate.check_columns_exist(variables, frame, "new data")
     check_used_columns(frame, variables, "the new data")
     check_column_kinds(frame, variables)
@@ -325,6 +395,9 @@ def model_matrix_for(design: Design, new_data, *, offset=None, exposure=None) ->
     n_rows = len(frame)
     source = design.offset_source
     total = np.zeros(n_rows)
+    if offsets:  # the formula's offset() terms, from the new data
+        total = formula_offset(offsets, frame, design.formula)
+        validate.find_missing({_offset_label(offsets): total}, labels, "raise", hint=no_drop)
     for kind, given, column, was_array in (
         ("offset", offset, source.offset_column, source.offset_array),
         ("exposure", exposure, source.exposure_column, source.exposure_array),
@@ -343,4 +416,13 @@ def model_matrix_for(design: Design, new_data, *, offset=None, exposure=None) ->
     return X, total
 
 
-__all__ = ["Design", "OffsetSource", "design_from_arrays", "make_design", "model_matrix_for", "ones_columns", "split_formula"]
+__all__ = [
+    "Design",
+    "OffsetSource",
+    "design_from_arrays",
+    "input_columns",
+    "make_design",
+    "model_matrix_for",
+    "ones_columns",
+    "split_formula",
+]

@@ -2,10 +2,9 @@
 
 formulaic's own errors span several lines with terminal colour codes, and a transform that
 fails on a text column surfaces as a numpy error deep inside it. Here every such failure
-becomes one :class:`DataError` sentence naming the formula, the term and the column. One R
-idiom is refused rather than misread: inside ``I()`` (or any Python expression of a formula),
-``^`` is Python's bitwise XOR, not a power as in R, so ``I(x^2)`` would silently give
-``x XOR 2``.
+becomes one :class:`DataError` sentence naming the formula, the term and the column. R's spellings (``I(x^2)`` as a power,
+``offset()``, ``sqrt``, ``factor``, ``.``, ordered factors) are translated first, by
+:mod:`neuralglm.data.r_spellings`; every model matrix is built with its context.
 """
 
 from __future__ import annotations
@@ -17,6 +16,7 @@ import warnings
 import pandas as pd
 
 from neuralglm.data.frame import is_text
+from neuralglm.data.r_spellings import CONTEXT_NAMES, formula_frame
 from neuralglm.errors import DataError, plain_text
 
 _FACTOR = re.compile(r"Unable to evaluate factor `(.*?)`\. \[(\w+): (.*)\]", re.S)
@@ -54,39 +54,25 @@ def _one_line_syntax_error(error: Exception, formula: str, part: str) -> DataErr
 
 
 def parse_terms(formula: str, part: str):
-    """The formulaic ``Formula`` of one side of ``formula``; syntax errors become one-line :class:`DataError`.
-
-    Also refuses ``^`` inside Python expressions (see the module docstring).
-    """
+    """The formulaic ``Formula`` of one side of ``formula`` (as translated from R's spellings); syntax errors become one-line :class:`DataError`."""
     import formulaic
     from formulaic.errors import FormulaicError
 
     try:
-        parsed = formulaic.Formula(part)  # pyright: ignore[reportAbstractUsage]
+        return formulaic.Formula(part)  # pyright: ignore[reportAbstractUsage]
     except (FormulaicError, SyntaxError, ValueError, TypeError) as error:
         raise _one_line_syntax_error(error, formula, part) from None
-    for term in parsed:  # pyright: ignore[reportGeneralTypeIssues]  (a one-sided Formula is a list of terms)
-        for factor in term.factors:
-            if factor.eval_method.value == "python" and _has_xor(factor.expr):
-                fixed = factor.expr.replace("^", "**")
-                raise DataError(
-                    f"The term '{factor.expr}' of formula {formula!r} uses '^', which inside I() or a Python expression is "
-                    f"bitwise XOR, not a power as in R: write '{fixed}' for the power."
-                )
-    return parsed
-
-
-def _has_xor(expr: str) -> bool:
-    try:
-        tree = ast.parse(expr, mode="eval")
-    except SyntaxError:
-        return "^" in expr
-    return any(isinstance(node, ast.BinOp) and isinstance(node.op, ast.BitXor) for node in ast.walk(tree))
 
 
 def required_variables(formula: str, part: str) -> set[str]:
-    """Names of the data columns one side of ``formula`` reads."""
-    return {str(v) for v in parse_terms(formula, part).required_variables}
+    """Names of the data columns one side of ``formula`` reads (R's functions such as ``sqrt`` are no columns)."""
+    return {str(v) for v in parse_terms(formula, part).required_variables} - CONTEXT_NAMES
+
+
+def bare_columns(formula: str, part: str) -> list[str]:
+    """The names used as bare terms (looked up, not computed) on one side of ``formula``."""
+    terms = parse_terms(formula, part)
+    return sorted({f.expr for term in terms for f in term.factors if f.eval_method.value == "lookup"})  # pyright: ignore[reportGeneralTypeIssues]
 
 
 def _text_columns(expr: str, frame: pd.DataFrame) -> list[str]:
@@ -158,18 +144,20 @@ def check_transforms_of_text(spec, formula: str, frame: pd.DataFrame) -> None:
             )
 
 
-def model_matrix(spec: str, frame: pd.DataFrame, formula: str):
+def model_matrix(spec: str, frame: pd.DataFrame, formula: str, ordered=()):
     """formulaic's model matrix of ``spec`` (one side, or ``'lhs ~ 1'``) on ``frame``, or a clear :class:`DataError`.
 
-    Missing values are kept as NaN, for the caller to report by column.
+    ``ordered``: columns coded with R's contr.poly. Missing values are kept as NaN, for the caller
+    to report by column.
     """
     import formulaic
 
+    data, context = formula_frame(frame, ordered)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", FutureWarning)
             warnings.simplefilter("ignore", RuntimeWarning)  # log(0) and friends: reported by the caller, by column
-            matrix = formulaic.model_matrix(spec, frame, na_action="ignore")
+            matrix = formulaic.model_matrix(spec, data, na_action="ignore", context=context)
     except Exception as error:  # formulaic wraps whatever the user's transform raised
         raise evaluation_error(error, formula, frame) from None
     for part in (matrix.lhs, matrix.rhs) if hasattr(matrix, "rhs") else (matrix,):

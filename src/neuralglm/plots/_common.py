@@ -157,8 +157,9 @@ def mean_label(fit, prefix: str, observed: bool = False) -> str:
 
 def needed_columns(fit, frame) -> list[str]:
     """Columns of ``frame`` the model reads: the formula's inputs, offset and exposure."""
-    spec = getattr(fit.design, "spec", None)
-    names = {str(v) for v in spec.required_variables} if spec is not None else set()
+    from neuralglm.data.design import input_columns
+
+    names = input_columns(fit.design)  # offset() terms' columns included
     if not names:  # no spec, or one that does not list its inputs (a model loaded from a file): keep every column
         names = set(frame.columns)
     source = fit.design.offset_source

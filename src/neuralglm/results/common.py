@@ -183,6 +183,7 @@ class ResultBase:
         """Design matrix and offset of new data; a loaded formula is checked against the allowlist first."""
         if self.source is not None and self.design.spec is not None:
             formula_state.check_formula(self.design.spec, ModelFileError)
+            formula_state.check_formula_text(self.design.formula, ModelFileError)  # its offset() terms are evaluated too
         return model_matrix_for(self.design, new_data, offset=offset, exposure=exposure)
 
     def predict(self, new_data=None, type: str = "response", *, offset=None, exposure=None) -> pd.Series:

@@ -122,7 +122,7 @@ def fit_glm_nb(
 
     solution = irls(Poisson(), None)
     mu = solution.mu
-    fitted = _checked(theta_ml(y, mu, weights, limit=GLM_NB_MAXIT))
+    fitted = checked(theta_ml(y, mu, weights, limit=GLM_NB_MAXIT))
     seen = [fitted.warning]
     d1 = math.sqrt(2.0 * max(1.0, float(np.sum(weights > 0)) - len(column_names)))
     step, iteration = 1.0, 0
@@ -131,7 +131,7 @@ def fit_glm_nb(
     while (iteration := iteration + 1) <= GLM_NB_MAXIT and abs(previous - loglik) / d1 + abs(step) > control.epsilon:
         solution = irls(NegativeBinomial(alpha=1.0 / fitted.theta), solution.coef)
         old, mu = fitted.theta, solution.mu
-        fitted = _checked(theta_ml(y, mu, weights, limit=GLM_NB_MAXIT))
+        fitted = checked(theta_ml(y, mu, weights, limit=GLM_NB_MAXIT))
         seen.append(fitted.warning)
         step = old - fitted.theta
         previous, loglik = loglik, nb_loglik(y, mu, weights, fitted.theta)
@@ -148,7 +148,8 @@ def fit_glm_nb(
     return solution, fitted
 
 
-def _checked(fitted: ThetaFit) -> ThetaFit:
+def checked(fitted: ThetaFit) -> ThetaFit:
+    """``fitted``, or :class:`DivergenceError` when θ is not a finite positive number."""
     if fitted.theta > 0 and math.isfinite(fitted.theta):
         return fitted
     raise DivergenceError(

@@ -394,8 +394,8 @@ class Tweedie(Family):
     ``power`` 0, 1, 2 and 3 are the Gaussian, Poisson, Gamma and inverse Gaussian variance
     functions; 1 < power < 2 is the compound Poisson–gamma (zeros and positive amounts), whose
     log-likelihood is evaluated by Dunn & Smyth's series (as R's ``tweedie::dtweedie``), so
-    ``loglik``/``AIC`` exist there (with R's ``AICtweedie`` conventions: dispersion
-    deviance/sum(weights), a prior weight dividing it). For other non-integer powers they
+    ``loglik``/``AIC`` exist there (``tweedie::AICtweedie``: the dispersion is the mean deviance
+    deviance/sum(weights), and a prior weight divides it). For other non-integer powers they
     are NaN, as R's ``statmod::tweedie()$aic``. Powers in (0, 1) correspond to no distribution
     and are refused. The power has no default: ``Tweedie(power=1.5)`` fixes it,
     ``Tweedie(power="estimate")`` (``"tweedie(estimate)"``) estimates it in (1, 2) by profile

@@ -28,6 +28,7 @@ del globals()["fit"]
 # public name -> (module, attribute); attribute None means the module itself.
 _EXPORTS: dict[str, tuple[str, str | None]] = {
     "FitResult": ("neuralglm.results.result", "FitResult"),
+    "MultinomialResult": ("neuralglm.results.multinomial", "MultinomialResult"),
     "NetworkResult": ("neuralglm.results.network", "NetworkResult"),
     "NeuralGLMClassifier": ("neuralglm.sklearn", "NeuralGLMClassifier"),
     "NeuralGLMRegressor": ("neuralglm.sklearn", "NeuralGLMRegressor"),
@@ -54,6 +55,7 @@ _EXPORTS: dict[str, tuple[str, str | None]] = {
 # __getattr__ but stay out of __all__, so `from neuralglm import *` works without scikit-learn.
 __all__ = [
     "FitResult",
+    "MultinomialResult",
     "NetworkResult",
     "__version__",
     "anova",
@@ -106,6 +108,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see
     from neuralglm.inference.influence import influence as influence
     from neuralglm.inference.significance import anova as anova
     from neuralglm.network import fit as fit
+    from neuralglm.results.multinomial import MultinomialResult as MultinomialResult
     from neuralglm.results.network import NetworkResult as NetworkResult
     from neuralglm.results.result import FitResult as FitResult
     from neuralglm.results.serialize import load as load

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from neuralglm.data.design import Design, design_from_arrays, make_design
+from neuralglm.errors import SpecificationError
 from neuralglm.family.family import Family
 from neuralglm.family.link import Link
-from neuralglm.family.registry import get_family, get_link
+from neuralglm.family.registry import get_family, get_link, is_multinomial
 from neuralglm.fit.family_parameter import fit_estimating_parameter
 from neuralglm.fit.irls import IRLSControl, fit_irls
 from neuralglm.options import document, validate
+from neuralglm.results.call import FitCall
+from neuralglm.results.multinomial import MultinomialResult, multinomial_glm
 from neuralglm.results.result import FitResult, make_result
 
 
@@ -29,7 +34,7 @@ def glm(
     max_iter: int = 100,
     epsilon: float = 1e-8,
     progress: bool | None = None,
-) -> FitResult:
+) -> FitResult | MultinomialResult:
     """Fit a generalized linear model by maximum likelihood, as R's ``glm()``.
 
     Parameters
@@ -63,13 +68,16 @@ def glm(
     >>> round(fit.deviance, 2) < round(fit.null_deviance, 2)
     True
     """
+    scope = locals()  # the arguments, recorded for refit() before any other name exists here
     settings = _settings("glm", dispersion, cov_type, max_iter, epsilon, progress)
+    if is_multinomial(family):
+        return _multinomial(scope)
     family_obj = get_family(family)
     link_obj = get_link(link, family_obj)
     design = make_design(
         formula, data, family_obj, offset=offset, exposure=exposure, weights=weights, freq_weights=freq_weights, missing=missing
     )
-    return _fit_design(design, family_obj, link_obj, settings)
+    return record_call(_fit_design(design, family_obj, link_obj, settings), glm, scope, "data")
 
 
 def glm_fit(
@@ -99,13 +107,29 @@ def glm_fit(
     >>> list(fit.coef.index)
     ['Intercept', 'x']
     """
+    scope = locals()  # the arguments, recorded for refit() before any other name exists here
     settings = _settings("glm_fit", dispersion, cov_type, max_iter, epsilon, progress)
     family_obj = get_family(family)
     link_obj = get_link(link, family_obj)
     design = design_from_arrays(
         X, y, column_names=column_names, weights=weights, freq_weights=freq_weights, offset=offset, family=family_obj
     )
-    return _fit_design(design, family_obj, link_obj, settings)
+    return record_call(_fit_design(design, family_obj, link_obj, settings), glm_fit, scope, "X")
+
+
+def record_call(result, function, scope: dict, data_name: str):
+    """``result`` with the call that made it (R's ``fit$call``), which ``refit`` replays."""
+    arguments = {name: value for name, value in scope.items() if name != data_name}
+    return dataclasses.replace(result, call=FitCall.record(function, scope[data_name], arguments))
+
+
+def _multinomial(scope: dict):
+    """``family="multinomial"``: nnet::multinom's baseline-category logit (its own solver and result)."""
+    if scope["link"] not in (None, "logit"):
+        raise SpecificationError(f"family='multinomial' has the logit link only; got link={scope['link']!r}.")
+    names = ("offset", "exposure", "weights", "freq_weights", "missing", "max_iter", "epsilon")
+    result = multinomial_glm(scope["formula"], scope["data"], **{name: scope[name] for name in names})
+    return record_call(result, glm, scope, "data")
 
 
 def _settings(caller: str, dispersion, cov_type, max_iter, epsilon, progress) -> dict:

@@ -137,9 +137,11 @@ def fit(
     data_arguments = {"offset": offset, "exposure": exposure, "weights": weights, "freq_weights": freq_weights, "missing": missing}
     if arch.n_hidden == 0 and settings["solver"] in ("auto", "irls") and settings["l2"] == 0.0 and not settings["early_stopping"]:
         glm_settings = {name: settings[name] for name in ("dispersion", "cov_type", "max_iter", "epsilon")}
-        return api.glm(formula, data, family_obj, link_obj, **data_arguments, **glm_settings, progress=settings["verbose"])
-    design = make_design(formula, data, family_obj, **data_arguments)
-    return _train(design, family_obj, link_obj, arch, settings)
+        result = api.glm(formula, data, family_obj, link_obj, **data_arguments, **glm_settings, progress=settings["verbose"])
+    else:
+        design = make_design(formula, data, family_obj, **data_arguments)
+        result = _train(design, family_obj, link_obj, arch, settings)
+    return api.record_call(result, fit, scope, "data")
 
 
 def _train(design: Design, family: Family, link: Link, arch: Architecture, settings: dict):

@@ -48,6 +48,23 @@ def _parse(text: str) -> tuple[str, float | str | None]:
         raise SpecificationError(f"Cannot read the number in {text!r}: write e.g. 'tweedie(1.5)'.") from None
 
 
+# The multinomial model is not a one-parameter exponential family of a scalar response: it has its
+# own solver and result (fit/multinomial.py, results/multinomial.py); the name is recognised here,
+# where family names live.
+MULTINOMIAL = "multinomial"
+
+
+def is_multinomial(family) -> bool:
+    """Whether ``family`` asks for the multinomial logit model (``"multinomial"``, any case).
+
+    Examples
+    --------
+    >>> is_multinomial("Multinomial"), is_multinomial("poisson")
+    (True, False)
+    """
+    return isinstance(family, str) and family.strip().lower() == MULTINOMIAL
+
+
 def get_family(family: str | Family) -> Family:
     """Return the family for a name or pass a :class:`Family` through.
 

@@ -21,6 +21,7 @@ from neuralglm.family.link import Link
 from neuralglm.family.null_model import null_deviance
 from neuralglm.fit.info import FitInfo
 from neuralglm.results import formula_state
+from neuralglm.results.call import FitCall, no_call_error
 from neuralglm.results.model_file import FORMAT, FORMAT_VERSION, ArrayStore, write_file
 
 PREDICT_TYPES = ("response", "link")
@@ -118,6 +119,7 @@ class ResultBase:
     fitted: Fitted | None
     source: ModelFileInfo | None
     family_params: pd.DataFrame
+    call: FitCall | None
 
     # ---- statistics ---------------------------------------------------------------------------
     n_obs = property(lambda self: self.statistics.n_obs, doc="Observations with positive weight (times frequency weights).")
@@ -225,6 +227,30 @@ class ResultBase:
         with jax.enable_x64(True):
             values = derived.residuals(self.family, self.link, self.design.y, mu, self.design.weights, kind=type)
         return pd.Series(np.asarray(values, dtype=np.float64), index=self.design.row_labels, name=type)
+
+    # ---- refitting ------------------------------------------------------------------------------
+    def refit(self, data=None, **changes):
+        """The same model fitted again: on other ``data`` (same columns) and/or with ``changes`` to its arguments.
+
+        Every argument of the original call (formula, family, link, offset/exposure/weights
+        given as column names, hyper-parameters, seed) is kept unless changed, so the refit is
+        the fit that call would make on the new rows; cross-validation and stepwise selection
+        use it. Offsets or weights given as arrays belong to the original rows: pass new ones
+        with the new data. A model loaded from a file has no call and raises.
+
+        Examples
+        --------
+        >>> import neuralglm as ng
+        >>> df = ng.datasets.load_insurance()
+        >>> fit = ng.glm("claims ~ age + group", df, family="poisson", exposure="holders")
+        >>> fit.refit(formula="claims ~ group").coef.index.tolist()
+        ['Intercept', 'group[T.1-1.5l]', 'group[T.1.5-2l]', 'group[T.>2l]']
+        >>> round(fit.refit(df.iloc[:40]).n_obs)
+        40
+        """
+        if self.call is None:
+            raise no_call_error()
+        return self.call.replay(data, **changes)
 
     # ---- model files ---------------------------------------------------------------------------
     def to_dict(self, store: ArrayStore, include_data: bool) -> dict:

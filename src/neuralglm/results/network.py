@@ -27,6 +27,7 @@ from neuralglm.model.inputs import InputScaling
 from neuralglm.model.params import Params
 from neuralglm.model.predictor import hidden_features_float64, linear_predictor_float64
 from neuralglm.results import parts
+from neuralglm.results.call import FitCall
 from neuralglm.results.common import PREDICT_TYPES, FitStatistics, Fitted, ModelFileInfo, ResultBase, fit_statistics
 from neuralglm.results.model_file import ArrayStore
 from neuralglm.results.network_summary import AIC_CAVEAT, NetworkSummary
@@ -90,6 +91,7 @@ class NetworkResult(ResultBase):
     fitted: Fitted | None = field(repr=False)
     source: ModelFileInfo | None = field(default=None, repr=False)
     family_params: pd.DataFrame = field(default_factory=lambda: parts.family_params_frame([]), repr=False)
+    call: FitCall | None = field(default=None, repr=False)
 
     # ---- statistics --------------------------------------------------------------------
     @property

@@ -21,6 +21,7 @@ from neuralglm.fit.info import FitInfo
 from neuralglm.fit.irls import IRLSControl, IRLSSolution, fit_irls
 from neuralglm.inference import covariance, significance
 from neuralglm.results import parts
+from neuralglm.results.call import FitCall
 from neuralglm.results.common import PREDICT_TYPES, FitStatistics, Fitted, ModelFileInfo, ResultBase, fit_statistics
 from neuralglm.results.model_file import ArrayStore
 
@@ -75,6 +76,7 @@ class FitResult(ResultBase):
     fitted: Fitted | None = field(repr=False)
     source: ModelFileInfo | None = field(default=None, repr=False)
     family_params: pd.DataFrame = field(default_factory=lambda: parts.family_params_frame([]), repr=False)
+    call: FitCall | None = field(default=None, repr=False)
 
     # ---- statistics -------------------------------------------------------------------
     @property

@@ -217,3 +217,16 @@ def test_a_file_without_estimates_loads_with_an_empty_frame(nb_file):
         warnings.simplefilter("error")
         loaded = _load_edited(nb_file, lambda r: r.pop("family_params"))
     assert loaded.family_params.empty
+
+
+def test_refit_estimates_theta_again(nb_file):
+    """fit.refit replays the call: family='negative_binomial' re-estimates θ on the new rows (not the old θ̂)."""
+    rng = np.random.default_rng(3)
+    frame = pd.DataFrame({"x": rng.normal(size=300)})
+    frame["y"] = rng.negative_binomial(1.5, 1.5 / (1.5 + np.exp(1 + 0.5 * frame["x"]))).astype(float)
+    fit = ng.glm("y ~ x", frame, family="negative_binomial")
+    half = frame.iloc[:150]
+    refit = fit.refit(half)
+    direct = ng.glm("y ~ x", half, family="negative_binomial")
+    pd.testing.assert_frame_equal(refit.family_params, direct.family_params)
+    assert refit.family_params.loc["theta", "estimate"] != fit.family_params.loc["theta", "estimate"]

@@ -9,6 +9,7 @@ from neuralglm.errors import SpecificationError
 from neuralglm.family.family import Family
 from neuralglm.family.link import Link
 from neuralglm.family.registry import get_family, get_link, is_multinomial
+from neuralglm.fit.family_parameter import fit_estimating_parameter
 from neuralglm.fit.irls import IRLSControl, fit_irls
 from neuralglm.options import document, validate
 from neuralglm.results.call import FitCall
@@ -42,7 +43,10 @@ def glm(
         binomial counts. Parsed by formulaic.
     data : pandas (or polars) DataFrame.
     family : ``"gaussian"``, ``"binomial"``, ``"poisson"``, ``"gamma"``, ``"inverse_gaussian"``,
-        ``"negative_binomial(alpha)"``, ``"tweedie(power)"``, or a Family object.
+        ``"negative_binomial"`` (θ estimated, as ``MASS::glm.nb``; ``fit.family_params`` holds
+        θ̂ and R's ``SE.theta``), ``"negative_binomial(alpha)"`` (α = 1/θ fixed),
+        ``"tweedie(power)"``, ``"tweedie(estimate)"`` (the power estimated in (1, 2) by profile
+        likelihood), or a Family object.
     link : link name or object; ``None`` uses the family's default (canonical) link.
     offset, exposure : array or column name; ``exposure=e`` means ``offset=log(e)``.
     weights : prior weights (R's ``weights``; binomial: number of trials).
@@ -136,18 +140,20 @@ def _settings(caller: str, dispersion, cov_type, max_iter, epsilon, progress) ->
 
 
 def _fit_design(design: Design, family: Family, link: Link, settings: dict) -> FitResult:
-    solution = fit_irls(
-        design.X,
-        design.y,
-        design.total_weights,
-        design.offset,
-        family,
-        link,
-        column_names=design.column_names,
-        control=IRLSControl(epsilon=settings["epsilon"], max_iter=settings["max_iter"]),
-        progress=settings["progress"],
+    control = IRLSControl(epsilon=settings["epsilon"], max_iter=settings["max_iter"])
+    arguments = {"column_names": design.column_names, "control": control, "progress": settings["progress"]}
+    data = (design.X, design.y, design.total_weights, design.offset)
+    estimate = None
+    if family.estimates_parameter:
+        # The family's parameter too (θ of the negative binomial, a Tweedie power); the result holds the
+        # family at its estimate, so predict, residuals and tests use it, and family_params the estimate.
+        loglik_weights = (design.weights, design.freq_weights)
+        solution, family, estimate = fit_estimating_parameter(*data, family, link, **arguments, loglik_weights=loglik_weights)
+    else:
+        solution = fit_irls(*data, family, link, **arguments)
+    return make_result(
+        design, family, link, solution, dispersion=settings["dispersion"], cov_type=settings["cov_type"], family_params=estimate
     )
-    return make_result(design, family, link, solution, dispersion=settings["dispersion"], cov_type=settings["cov_type"])
 
 
 __all__ = ["glm", "glm_fit"]

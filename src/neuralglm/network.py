@@ -22,6 +22,7 @@ from neuralglm.family.link import Link
 from neuralglm.family.null_model import intercept_only
 from neuralglm.family.registry import get_family, get_link
 from neuralglm.fit.gradient import GradientControl, fit_gradient
+from neuralglm.fit.network_parameter import fit_network_estimating_parameter
 from neuralglm.model.architecture import Architecture
 from neuralglm.model.inputs import fit_scaling
 from neuralglm.options import PARAMETERS, check_fit_combinations, document, validate
@@ -163,23 +164,16 @@ def _train(design: Design, family: Family, link: Link, arch: Architecture, setti
         tol=settings["tol"] if settings["tol"] is not None else DEFAULT_TOL[solver],
         **{name: settings[name] for name in _CONTROL_SETTINGS},
     )
-    # The output bias starts at the null model's intercept, so training starts at the null deviance.
-    output_bias = intercept_only(design.y, design.total_weights, design.offset, family, link) if has_bias else None
     seed, dtype = settings["seed"], settings["dtype"]
-    solution = fit_gradient(
-        inputs,
-        design.y,
-        design.total_weights,
-        design.offset,
-        family,
-        link,
-        arch,
-        control,
-        output_bias=output_bias,
-        seed=seed,
-        dtype=DTYPES[dtype],
-        progress=settings["verbose"],
-    )
+    data = (inputs, design.y, design.total_weights, design.offset)
+    training = {"seed": seed, "dtype": DTYPES[dtype], "progress": settings["verbose"]}
+    estimate = None
+    if family.estimates_parameter:  # θ of "negative_binomial", trained jointly with the weights
+        solution, family, estimate = fit_network_estimating_parameter(*data, family, link, arch, control, has_bias=has_bias, **training)
+    else:
+        # The output bias starts at the null model's intercept, so training starts at the null deviance.
+        output_bias = intercept_only(design.y, design.total_weights, design.offset, family, link) if has_bias else None
+        solution = fit_gradient(*data, family, link, arch, control, output_bias=output_bias, **training)
     return make_network_result(
         design,
         family,
@@ -193,6 +187,7 @@ def _train(design: Design, family: Family, link: Link, arch: Architecture, setti
         dispersion=settings["dispersion"],
         cov_type=settings["cov_type"],
         inputs=inputs,
+        family_params=estimate,
     )
 
 

@@ -107,8 +107,9 @@ PARAMETERS: dict[str, Parameter] = {
             "family",
             (Text("a family name"), InstanceOf("neuralglm.family.family", "Family")),
             "gaussian",
-            "'gaussian', 'binomial', 'poisson', 'gamma', 'inverse_gaussian', 'negative_binomial(alpha)', "
-            "'tweedie(power)', or a Family object.",
+            "'gaussian', 'binomial', 'poisson', 'gamma', 'inverse_gaussian', 'negative_binomial' (θ estimated, as "
+            "MASS::glm.nb), 'negative_binomial(alpha)' (alpha = 1/θ fixed), 'tweedie(power)', 'tweedie(estimate)' "
+            "(GLMs: the power by profile likelihood), or a Family object.",
         ),
         Parameter(
             "link",

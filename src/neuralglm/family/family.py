@@ -21,6 +21,7 @@ for every family (McCullagh & Nelder, *Generalized Linear Models*, 2nd ed., 1989
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from typing import ClassVar
@@ -39,8 +40,13 @@ from neuralglm.family.interval import (
     is_finite_real,
 )
 from neuralglm.family.special import xlog1py, xlogy
+from neuralglm.family.tweedie_series import tweedie_log_density
 
 _LOG_2PI = math.log(2.0 * math.pi)
+
+# The parameter value that asks for the parameter to be estimated: NegativeBinomial(alpha=ESTIMATE)
+# (the default: "negative_binomial"), Tweedie(power=ESTIMATE) ("tweedie(estimate)").
+ESTIMATE = "estimate"
 
 
 @dataclass(frozen=True)
@@ -67,8 +73,13 @@ class Family:
         (quasi-)separated (binomial), which the fit reports.
     parameter_name : the name of the family's own parameter (``"power"``, ``"alpha"``) or
         ``None``; the registry spells the family ``name(value)`` then.
-    parameter_estimable : whether the parameter can be estimated from the data (none yet;
-        the negative binomial's θ will be).
+    parameter_estimable : whether the parameter can be estimated from the data: the family is
+        then spelled with :data:`ESTIMATE` as its parameter (``"tweedie(estimate)"``), and
+        ``parameter_estimator`` names how (``"theta_ml"``: alternate IRLS and Newton steps on θ,
+        as ``MASS::glm.nb``; ``"profile"``: maximize the profile likelihood over the parameter).
+    parameter_default : the parameter when the family is named without one: :data:`ESTIMATE`
+        (the negative binomial, as ``glm.nb``), or ``None`` when it must be given (Tweedie).
+    estimable_range : the interval a profile-likelihood estimate is searched in.
     """
 
     name: ClassVar[str] = "family"
@@ -83,6 +94,39 @@ class Family:
     separation_possible: ClassVar[bool] = False
     parameter_name: ClassVar[str | None] = None
     parameter_estimable: ClassVar[bool] = False
+    parameter_estimator: ClassVar[str | None] = None
+    parameter_default: ClassVar[float | str | None] = None
+    estimable_range: ClassVar[tuple[float, float]] = (-math.inf, math.inf)
+
+    @property
+    def estimates_parameter(self) -> bool:
+        """Whether the family's parameter is still to be estimated from the data (spelled :data:`ESTIMATE`).
+
+        Examples
+        --------
+        >>> NegativeBinomial().estimates_parameter, NegativeBinomial(alpha=0.5).estimates_parameter
+        (True, False)
+        """
+        return self.parameter_name is not None and getattr(self, self.parameter_name) == ESTIMATE
+
+    def with_parameter(self, value: float) -> Family:
+        """The same family with its parameter fixed at ``value`` (e.g. the estimate).
+
+        Examples
+        --------
+        >>> Tweedie(power=ESTIMATE).with_parameter(1.4)
+        Tweedie(power=1.4)
+        """
+        if self.parameter_name is None:
+            raise SpecificationError(f"The {self.name} family has no parameter to set.")
+        return dataclasses.replace(self, **{self.parameter_name: value})
+
+    def _parameter(self) -> float:
+        """The parameter's value; a family whose parameter is still to be estimated has none yet."""
+        value = getattr(self, str(self.parameter_name))
+        if value == ESTIMATE:
+            raise SpecificationError(f"The {self.name} family's {self.parameter_name} is to be estimated: fit the model first.")
+        return value
 
     @property
     def registry_name(self) -> str:
@@ -95,7 +139,10 @@ class Family:
         """
         if self.parameter_name is None:
             return self.name
-        return f"{self.name}({getattr(self, self.parameter_name)!r})"
+        value = getattr(self, self.parameter_name)
+        if value == ESTIMATE:
+            return self.name if self.parameter_default == ESTIMATE else f"{self.name}({ESTIMATE})"
+        return f"{self.name}({value!r})"
 
     def variance(self, mu):
         """Variance function V(mu): Var(y) = dispersion · V(mu) / weight."""
@@ -270,22 +317,28 @@ class InverseGaussian(Family):
 
 @dataclass(frozen=True)
 class NegativeBinomial(Family):
-    """Overdispersed counts with known ``alpha``: V(mu) = mu + alpha·mu² (NB2).
+    """Overdispersed counts: V(mu) = mu + alpha·mu² (NB2), ``alpha = 1/theta``.
 
-    ``alpha`` is ``1/theta`` of R's ``MASS::negative.binomial(theta)``; it is held fixed.
-    The default link is log, as in MASS and statsmodels (the canonical link,
-    log(mu / (mu + 1/alpha)), is rarely used).
+    ``NegativeBinomial()`` (``"negative_binomial"``) estimates θ by maximum likelihood as
+    R's ``MASS::glm.nb``; ``NegativeBinomial(alpha=0.5)`` (``"negative_binomial(0.5)"``) holds
+    it fixed, as ``MASS::negative.binomial(theta = 2)``. The default link is log, as in MASS
+    and statsmodels (the canonical link, log(mu / (mu + 1/alpha)), is rarely used).
 
     Examples
     --------
     >>> float(NegativeBinomial(alpha=0.5).variance(2.0))
     4.0
+    >>> NegativeBinomial().estimates_parameter
+    True
     """
 
-    alpha: float = 1.0
+    alpha: float | str = ESTIMATE
     name: ClassVar[str] = "negative_binomial"
     allowed_links: ClassVar[tuple[str, ...]] = ("log", "sqrt", "identity")
     parameter_name: ClassVar[str | None] = "alpha"
+    parameter_estimable: ClassVar[bool] = True
+    parameter_estimator: ClassVar[str | None] = "theta_ml"
+    parameter_default: ClassVar[float | str | None] = ESTIMATE
     y_domain: ClassVar[Interval] = NON_NEGATIVE
     mu_domain: ClassVar[Interval] = POSITIVE
     default_link: ClassVar[str] = "log"
@@ -293,38 +346,45 @@ class NegativeBinomial(Family):
     integer_response: ClassVar[bool] = True
 
     def __post_init__(self):
-        if not (is_finite_real(self.alpha) and self.alpha > 0):
+        if self.alpha == ESTIMATE:
+            return
+        if not (is_finite_real(self.alpha) and self.alpha > 0):  # type: ignore[operator]
             raise SpecificationError(
-                f"The 'alpha' parameter of NegativeBinomial must be a float in the range (0, inf). Got {self.alpha!r} instead."
+                f"The 'alpha' parameter of NegativeBinomial must be a float in the range (0, inf). Got {self.alpha!r} instead. "
+                "Leave it out ('negative_binomial') to estimate it."
             )
         # A Python float, whatever real type was given (np.float32(0.5)): the registry string
         # ("negative_binomial(0.5)") that model files store must parse back to an equal family.
         object.__setattr__(self, "alpha", float(self.alpha))
 
+    @property
+    def theta(self) -> float:
+        """R's θ = 1/alpha (the "size" of the negative binomial)."""
+        return 1.0 / self._parameter()
+
     def variance(self, mu):
-        return mu + self.alpha * mu**2
+        return mu + self._parameter() * mu**2
 
     def unit_deviance(self, y, mu):
-        theta = 1.0 / self.alpha
+        theta = self.theta
         return 2.0 * (xlogy(y, y) - xlogy(y, mu) - (y + theta) * (jnp.log(y + theta) - jnp.log(mu + theta)))
 
     def loglik_obs(self, y, mu, dispersion, weights):
-        theta = 1.0 / self.alpha
-        log_density = (
-            gammaln(y + theta)
-            - gammaln(theta)
-            - gammaln(y + 1.0)
-            + theta * (jnp.log(theta) - jnp.log(theta + mu))
-            + xlogy(y, mu)
-            - xlogy(y, theta + mu)
-        )
-        return weights * log_density
+        return weights * nb_log_density(y, mu, self.theta)
 
     def starting_mu(self, y, weights):
         return y + (y == 0) / 6.0  # MASS::negative.binomial's mustart
 
     def __str__(self) -> str:
-        return f"negative_binomial({self.alpha:g})"
+        return "negative_binomial" if self.alpha == ESTIMATE else f"negative_binomial({self._parameter():g})"
+
+
+def nb_log_density(y, mu, theta):
+    """log P(Y = y) of the negative binomial with mean ``mu`` and size ``theta`` (MASS's ``glm.nb`` loglik terms)."""
+    log_theta_mu = jnp.log(theta + mu)
+    return (
+        gammaln(y + theta) - gammaln(theta) - gammaln(y + 1.0) + theta * (jnp.log(theta) - log_theta_mu) + xlogy(y, mu) - y * log_theta_mu
+    )
 
 
 @dataclass(frozen=True)
@@ -332,10 +392,14 @@ class Tweedie(Family):
     """Tweedie family with variance power ``power``: V(mu) = mu ** power.
 
     ``power`` 0, 1, 2 and 3 are the Gaussian, Poisson, Gamma and inverse Gaussian variance
-    functions; 1 < power < 2 is the compound Poisson–gamma (zeros and positive amounts).
-    Powers in (0, 1) correspond to no distribution and are refused. The log-likelihood has
-    no closed form for non-integer powers, so ``loglik``/``AIC`` are reported as NaN there,
-    as R's ``statmod::tweedie()$aic`` does.
+    functions; 1 < power < 2 is the compound Poisson–gamma (zeros and positive amounts), whose
+    log-likelihood is evaluated by Dunn & Smyth's series (as R's ``tweedie::dtweedie``), so
+    ``loglik``/``AIC`` exist there (``tweedie::AICtweedie``: the dispersion is the mean deviance
+    deviance/sum(weights), and a prior weight divides it). For other non-integer powers they
+    are NaN, as R's ``statmod::tweedie()$aic``. Powers in (0, 1) correspond to no distribution
+    and are refused. The power has no default: ``Tweedie(power=1.5)`` fixes it,
+    ``Tweedie(power="estimate")`` (``"tweedie(estimate)"``) estimates it in (1, 2) by profile
+    likelihood.
 
     Examples
     --------
@@ -343,63 +407,84 @@ class Tweedie(Family):
     8.0
     """
 
-    power: float = 1.5
+    power: float | str | None = None
     name: ClassVar[str] = "tweedie"
     allowed_links: ClassVar[tuple[str, ...]] = ("log", "identity", "inverse", "inverse_squared", "sqrt", "power(p)")
     parameter_name: ClassVar[str | None] = "power"
+    parameter_estimable: ClassVar[bool] = True
+    parameter_estimator: ClassVar[str | None] = "profile"
     default_link: ClassVar[str] = "log"
+    estimable_range: ClassVar[tuple[float, float]] = (1.0, 2.0)  # compound Poisson-gamma: the series density exists
 
     def __post_init__(self):
-        if not is_finite_real(self.power) or 0 < self.power < 1:
+        if self.power is None:
             raise SpecificationError(
-                "The 'power' parameter of Tweedie must be a float ≤ 0 or ≥ 1 (no distribution exists for 0 < power < 1). "
-                f"Got {self.power!r} instead."
+                "The tweedie family needs its variance power: write e.g. 'tweedie(1.5)' (Tweedie(power=1.5)), "
+                "or 'tweedie(estimate)' (Tweedie(power='estimate')) to estimate it by profile likelihood."
+            )
+        if self.power == ESTIMATE:
+            return
+        if not is_finite_real(self.power) or 0 < self.power < 1:  # type: ignore[operator]
+            raise SpecificationError(
+                "The 'power' parameter of Tweedie must be a float ≤ 0 or ≥ 1 (no distribution exists for 0 < power < 1), "
+                f"or {ESTIMATE!r}. Got {self.power!r} instead."
             )
         object.__setattr__(self, "power", float(self.power))  # a Python float: see NegativeBinomial
 
     @property
+    def _p(self) -> float:
+        # A power to be estimated lies in (1, 2): domains and rules are those of that range.
+        return 1.5 if self.power == ESTIMATE else float(self._parameter())
+
+    @property
     def y_domain(self) -> Interval:  # type: ignore[override]
-        if self.power <= 0:
+        if self._p <= 0:
             return REAL
-        return NON_NEGATIVE if self.power < 2 else POSITIVE
+        return NON_NEGATIVE if self._p < 2 else POSITIVE
 
     @property
     def mu_domain(self) -> Interval:  # type: ignore[override]
         # power 0 is the Gaussian (any real mean); every other power needs mu > 0 (Jørgensen 1997, §4.1).
-        return REAL if self.power == 0 else POSITIVE
+        return REAL if self._p == 0 else POSITIVE
 
     @property
     def fixed_dispersion(self) -> float | None:  # type: ignore[override]
-        return 1.0 if self.power == 1 else None
+        return 1.0 if self._p == 1 else None
 
     @property
     def integer_response(self) -> bool:  # type: ignore[override]
-        return self.power == 1
+        return self._p == 1
 
     @property
     def loglik_dispersion(self) -> str | None:  # type: ignore[override]
-        return {0.0: "mle_n", 2.0: "mle_weights", 3.0: "mle_weights"}.get(float(self.power))
+        if 1.0 < self._p < 2.0:
+            return "mle_weights"  # tweedie::AICtweedie's deviance / sum(weights)
+        return {0.0: "mle_n", 2.0: "mle_weights", 3.0: "mle_weights"}.get(self._p)
 
     def _equivalent(self) -> Family | None:
-        return {0.0: Gaussian(), 1.0: Poisson(), 2.0: Gamma(), 3.0: InverseGaussian()}.get(float(self.power))
+        return {0.0: Gaussian(), 1.0: Poisson(), 2.0: Gamma(), 3.0: InverseGaussian()}.get(self._p)
 
     def variance(self, mu):
-        return jnp.power(mu, self.power)
+        return jnp.power(mu, self._parameter())
 
     def unit_deviance(self, y, mu):
         special = self._equivalent()
         if special is not None:
             return special.unit_deviance(y, mu)
-        p = self.power
+        p = float(self._parameter())
         return 2.0 * (
             jnp.power(y, 2.0 - p) / ((1.0 - p) * (2.0 - p)) - y * jnp.power(mu, 1.0 - p) / (1.0 - p) + jnp.power(mu, 2.0 - p) / (2.0 - p)
         )
 
     def loglik_obs(self, y, mu, dispersion, weights):
         special = self._equivalent()
-        if special is None:
-            return jnp.full_like(jnp.asarray(mu, dtype=float), jnp.nan)
-        return special.loglik_obs(y, mu, dispersion, weights)
+        if special is not None:
+            return special.loglik_obs(y, mu, dispersion, weights)
+        p = float(self._parameter())
+        if 1.0 < p < 2.0:
+            # A prior weight divides the dispersion (y ~ Tw_p(mu, phi / w)), as tweedie::AICtweedie.
+            return tweedie_log_density(y, mu, dispersion / weights, p)
+        return jnp.full_like(jnp.asarray(mu, dtype=float), jnp.nan)
 
     def starting_mu(self, y, weights):
         # statsmodels' (y + ȳ)/2 rather than statmod's y + 0.1·(y == 0): with many zeros the
@@ -408,4 +493,4 @@ class Tweedie(Family):
         return (y + jnp.sum(weights * y) / jnp.sum(weights)) / 2.0
 
     def __str__(self) -> str:
-        return f"tweedie({self.power:g})"
+        return f"tweedie({ESTIMATE})" if self.power == ESTIMATE else f"tweedie({self._p:g})"

@@ -10,7 +10,7 @@ import re
 from collections.abc import Callable
 
 from neuralglm.errors import SpecificationError
-from neuralglm.family.family import Family
+from neuralglm.family.family import ESTIMATE, Family
 from neuralglm.family.link import CLogLog, Identity, Inverse, InverseSquared, Link, Log, Logit, Power, Probit, Sqrt
 
 # Every family defined in family/family.py, by its declared name: adding a family is one class there.
@@ -33,13 +33,15 @@ _LINK_ALIASES = {"1/mu^2": "inverse_squared", "inverse_power": "inverse"}
 _CALL = re.compile(r"^\s*([A-Za-z_./^0-9]+?)\s*(?:\(\s*([^()]*?)\s*\))?\s*$")
 
 
-def _parse(text: str) -> tuple[str, float | None]:
+def _parse(text: str) -> tuple[str, float | str | None]:
     match = _CALL.match(text)
     if match is None:
         raise SpecificationError(f"Cannot read {text!r}: write a name such as 'poisson' or 'tweedie(1.5)'.")
     name, argument = match.group(1).lower(), match.group(2)
     if argument in (None, ""):
         return name, None
+    if argument.lower() == ESTIMATE:
+        return name, ESTIMATE
     try:
         return name, float(argument)
     except ValueError:
@@ -73,6 +75,10 @@ def get_family(family: str | Family) -> Family:
     True
     >>> get_family("negative_binomial(0.5)").alpha
     0.5
+    >>> get_family("negative_binomial").estimates_parameter  # θ estimated, as MASS::glm.nb
+    True
+    >>> get_family("tweedie(estimate)").estimates_parameter  # the power, by profile likelihood
+    True
     """
     if isinstance(family, Family):
         return family
@@ -88,6 +94,8 @@ def get_family(family: str | Family) -> Family:
         factory = _FAMILIES[name]
         if getattr(factory, "parameter_name", None) is None:
             raise SpecificationError(f"Family {name!r} takes no parameter; got {family!r}.")
+        if argument == ESTIMATE and not factory.parameter_estimable:
+            raise SpecificationError(f"The {factory.parameter_name} of family {name!r} cannot be estimated; give its value.")
         return factory(argument)
     except ValueError as error:
         if isinstance(error, SpecificationError):
@@ -131,6 +139,8 @@ def _resolve_link(link) -> Link:
         raise SpecificationError(f"link must be a name or a neuralglm Link; got {type(link).__name__}.")
     name, argument = _parse(link) if link.strip() not in _LINK_ALIASES else (link.strip(), None)
     name = _LINK_ALIASES.get(name, name)
+    if isinstance(argument, str):
+        raise SpecificationError(f"A link's parameter is a number, not estimated; got {link!r}.")
     if name not in _LINKS:
         raise SpecificationError(f"Unknown link {link!r}. Valid links: {', '.join(valid_links())}.")
     if name == "power":

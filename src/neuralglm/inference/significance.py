@@ -72,6 +72,8 @@ def anova(*fits, test: str | None = None) -> pd.DataFrame:
 
     Each row after the first compares a model with the one before it. With the dispersion
     known (Poisson, binomial, negative binomial) the deviance difference is referred to χ²;
+    models whose family parameter was estimated (θ of ``"negative_binomial"``) are each at
+    their own estimate, so the change is the likelihood ratio 2·Δloglik (MASS's ``anova.negbin``);
     with it estimated, F = (ΔD/Δdf)/φ̂ with φ̂ the largest model's Pearson dispersion, on
     (Δdf, df_resid of the largest model) degrees of freedom, as R's ``anova(..., test="F")``.
 
@@ -96,7 +98,7 @@ def anova(*fits, test: str | None = None) -> pd.DataFrame:
     for small, big in itertools.pairwise(fits):
         if small.df_resid < big.df_resid:
             raise SpecificationError("Pass the models from the smallest (most residual df) to the largest.")
-        if str(small.family) != str(big.family):
+        if _family_key(small) != _family_key(big):
             raise SpecificationError(f"anova() needs models of the same family; got {small.family} and {big.family}.")
         same_data = all(
             np.array_equal(getattr(small.design, name), getattr(big.design, name))
@@ -116,6 +118,10 @@ def anova(*fits, test: str | None = None) -> pd.DataFrame:
     for small, big in itertools.pairwise(fits):
         df = small.df_resid - big.df_resid
         change = small.deviance - big.deviance
+        if not big.family_params.empty:
+            # Each model at its own estimated θ (glm.nb): deviances are not comparable, so the likelihood
+            # ratio 2·Δloglik is the change, as MASS's anova.negbin.
+            change = 2.0 * (big.loglik - small.loglik)
         if test == "F":
             statistic = change / df / largest.dispersion
             p_value = stats.f.sf(statistic, df, largest.df_resid)
@@ -126,3 +132,8 @@ def anova(*fits, test: str | None = None) -> pd.DataFrame:
     table = pd.DataFrame(rows, index=[f"model {i + 1}" for i in range(len(fits))])
     table.attrs["test"] = test
     return table
+
+
+def _family_key(fit) -> str:
+    """What must agree between compared models: the family, or only its name when its parameter was estimated in each."""
+    return fit.family.name if not fit.family_params.empty else str(fit.family)

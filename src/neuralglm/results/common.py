@@ -118,6 +118,7 @@ class ResultBase:
     info: FitInfo
     fitted: Fitted | None
     source: ModelFileInfo | None
+    family_params: pd.DataFrame
     call: FitCall | None
 
     # ---- statistics ---------------------------------------------------------------------------
@@ -320,8 +321,13 @@ def _loglik(family: Family, y, mu, weights, freq_weights, dispersion):
     return (derived.loglik(family, y, mu, weights, dispersion, freq_weights),)
 
 
-def fit_statistics(design: Design, family: Family, link: Link, mu: np.ndarray, n_params: int, dispersion=None) -> FitStatistics:
+def fit_statistics(
+    design: Design, family: Family, link: Link, mu: np.ndarray, n_params: int, dispersion=None, *, n_family_params: int = 0
+) -> FitStatistics:
     """Deviance, Pearson χ², dispersion, R's loglik/AIC/BIC and counts of a fit with ``n_params`` parameters.
+
+    ``n_family_params`` estimated family parameters (θ of ``glm.nb``) count in AIC and BIC, not
+    in ``df_resid``, as MASS's ``logLik.negbin``.
 
     ``n_obs`` counts rows with positive weight (times their frequency weights); ``dispersion``
     is ``None`` (fixed for Poisson/binomial/negative binomial, else Pearson χ²/df_resid),
@@ -350,7 +356,7 @@ def fit_statistics(design: Design, family: Family, link: Link, mu: np.ndarray, n
             zero_padded=(3,),
             scalars=(ll_phi,),
         )
-        k = derived.n_loglik_params(family, n_params)
+        k = derived.n_loglik_params(family, n_params) + n_family_params
         aic = float(derived.aic(ll, k))
         bic = float(derived.bic(ll, k, n_obs))
     null_dev = null_deviance(y, total, design.offset, family, link, design.has_intercept)

@@ -18,6 +18,7 @@ import pandas as pd
 from neuralglm.data.design import Design
 from neuralglm.family.family import Family
 from neuralglm.family.link import Link
+from neuralglm.fit.family_parameter import ParameterEstimate
 from neuralglm.fit.gradient import GradientControl, GradientSolution
 from neuralglm.fit.info import FitInfo
 from neuralglm.fit.linalg import aliased_columns
@@ -65,6 +66,8 @@ class NetworkResult(ResultBase):
     info : :class:`~neuralglm.fit.info.FitInfo` (``converged``, ``status``, ``history``).
     best_epoch : the epoch whose weights were kept (early stopping), else the last one.
     statistics : the :class:`~neuralglm.results.common.FitStatistics` behind ``deviance``, ``aic``, ...
+    family_params : the family's estimated parameters (θ of ``"negative_binomial"``, trained
+        jointly with the weights), as :attr:`FitResult.family_params`; empty when none.
     kind : ``"network"``.
     """
 
@@ -87,6 +90,7 @@ class NetworkResult(ResultBase):
     design: Design = field(repr=False)
     fitted: Fitted | None = field(repr=False)
     source: ModelFileInfo | None = field(default=None, repr=False)
+    family_params: pd.DataFrame = field(default_factory=lambda: parts.family_params_frame([]), repr=False)
     call: FitCall | None = field(default=None, repr=False)
 
     # ---- statistics --------------------------------------------------------------------
@@ -222,6 +226,7 @@ class NetworkResult(ResultBase):
             "validation_rows": store.put("validation_rows", np.asarray(self.validation_rows)),
             "design": parts.design_to_dict(self.design, store, "design", include_data),
             "fitted": fitted_to_dict(self.fitted, store, include_data),
+            "family_params": parts.family_params_to_dict(self.family_params),
         }
         return node
 
@@ -233,9 +238,10 @@ class NetworkResult(ResultBase):
         scaling = parts.scaling_from_dict(parts.field(node, "scaling", dict, "result"), store, design.n_coef)
         params = parts.params_from_dict(parts.field(node, "params", list, "result"), store, arch, scaling.n_in, design.has_intercept)
         rows = store.get(parts.field(node, "validation_rows", str, "result"), kind="iu")
+        family = parts.family_from(node.get("family"))
         return cls(
             formula=parts.field(node, "formula", str, "result"),
-            family=parts.family_from(node.get("family")),
+            family=family,
             link=parts.link_from(node.get("link")),
             architecture=arch,
             params=params,
@@ -252,6 +258,7 @@ class NetworkResult(ResultBase):
             design=design,
             fitted=fitted_from_dict(parts.field(node, "fitted", (dict, type(None)), "result"), store, design.n_obs),
             source=source,
+            family_params=parts.family_params_from_dict(node.get("family_params"), family),
         )
 
     def __repr__(self) -> str:
@@ -275,15 +282,18 @@ def make_network_result(
     dispersion=None,
     cov_type: str = "expected",
     inputs: np.ndarray | None = None,
+    family_params: ParameterEstimate | None = None,
 ) -> NetworkResult:
     """Assemble a :class:`NetworkResult`: every statistic recomputed in float64.
 
-    ``inputs`` is ``scaling.transform(design.X)`` when the caller has it already.
+    ``inputs`` is ``scaling.transform(design.X)`` when the caller has it already;
+    ``family_params`` the estimate of the family's parameter (``family`` is then at it).
     """
     inputs = scaling.transform(design.X) if inputs is None else inputs
     eta, mu = _forward(arch, solution.params, inputs, design.offset, link)
     n_params = arch.n_params(scaling.n_in, design.has_intercept)
-    stats = fit_statistics(design, family, link, mu, n_params, dispersion)
+    estimates = [] if family_params is None else [family_params]
+    stats = fit_statistics(design, family, link, mu, n_params, dispersion, n_family_params=len(estimates))
     return NetworkResult(
         formula=design.formula,
         family=family,
@@ -302,4 +312,5 @@ def make_network_result(
         validation_rows=solution.validation_rows,
         design=design,
         fitted=Fitted(eta, mu),
+        family_params=parts.family_params_frame(estimates),
     )

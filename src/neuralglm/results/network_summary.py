@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from neuralglm.results.summary import html_summary
+from neuralglm.results.summary import family_params_lines, html_summary
 
 AIC_CAVEAT = (
     "AIC/BIC count every weight and bias as a parameter (k). Network parameters are not identifiable "
@@ -89,6 +89,7 @@ class NetworkSummary:
         footer = [
             f"Deviance {net.deviance:,.6g} · Null deviance {net.null_deviance:,.6g} · Deviance explained {100 * net.deviance_explained:.2f}%",
             f"Log-likelihood {net.loglik:,.6g} · AIC {net.aic:,.6g} · BIC {net.bic:,.6g}",
+            *family_params_lines(net.family_params),
             f"Note: {AIC_CAVEAT}",
         ]
         table = None

@@ -21,6 +21,7 @@ from neuralglm.errors import ModelFileError, SpecificationError
 from neuralglm.family.family import Family
 from neuralglm.family.link import Link, Power
 from neuralglm.family.registry import get_family, get_link
+from neuralglm.fit.family_parameter import ParameterEstimate
 from neuralglm.fit.gradient import GradientControl
 from neuralglm.fit.info import FitInfo, Status, at_precision_before_field
 from neuralglm.model.architecture import Architecture
@@ -69,9 +70,12 @@ def link_string(link: Link) -> str:
 
 def family_from(text) -> Family:
     try:
-        return get_family(text if isinstance(text, str) else repr(text))
+        family = get_family(text if isinstance(text, str) else repr(text))
     except (SpecificationError, ValueError, TypeError) as error:
         raise ModelFileError(f"The model file names an unknown family {str(text)[:60]!r}: {error}") from None
+    if family.estimates_parameter:  # a fitted model's family holds its estimate, never the request for one
+        raise ModelFileError(f"The model file's family {str(text)[:60]!r} has no value for its {family.parameter_name}.")
+    return family
 
 
 def link_from(text) -> Link:
@@ -398,3 +402,53 @@ def control_from_dict(node: dict) -> GradientControl:
     else:
         raise ModelFileError(f"The model file's control.learning_rate must be a number; got {str(rate)[:40]!r}.")
     return GradientControl(**values)
+
+
+# ---- estimated family parameters (θ of the negative binomial, a Tweedie power) --------------------
+FAMILY_PARAMS_COLUMNS = ("estimate", "std_error")
+
+
+def family_params_frame(estimates) -> pd.DataFrame:
+    """``fit.family_params``: one row per estimated parameter (``theta``, ``power``), columns ``estimate``, ``std_error``.
+
+    ``estimates`` holds objects with ``name``, ``estimate`` and ``std_error`` (none: an empty frame).
+
+    Examples
+    --------
+    >>> family_params_frame([]).shape
+    (0, 2)
+    """
+    rows = {e.name: [float(e.estimate), float(e.std_error)] for e in estimates}
+    frame = pd.DataFrame.from_dict(rows, orient="index", columns=list(FAMILY_PARAMS_COLUMNS), dtype=float)
+    frame.index.name = "parameter"
+    return frame
+
+
+def family_params_to_dict(frame: pd.DataFrame) -> list:
+    estimates, errors = frame["estimate"].to_numpy(dtype=float), frame["std_error"].to_numpy(dtype=float)
+    return [[str(name), float(e), float(s)] for name, e, s in zip(frame.index, estimates, errors, strict=True)]
+
+
+def family_params_from_dict(node, family: Family) -> pd.DataFrame:
+    """The stored estimates (a file written before they were saved has none), each checked to be the family's parameter."""
+    if node is None:
+        return family_params_frame([])
+    if not isinstance(node, list) or len(node) > 1:
+        raise ModelFileError("The model file's family_params must be a list of at most one [name, estimate, std_error].")
+    names = {"theta", str(family.parameter_name)} if family.parameter_estimable else set()
+    for entry in node:
+        valid = isinstance(entry, list) and len(entry) == 3 and isinstance(entry[0], str)
+        numbers = valid and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in entry[1:])
+        if not numbers or entry[0] not in names or not math.isfinite(entry[1]):
+            raise ModelFileError(
+                f"The model file's family_params entry {str(entry)[:60]!r} is not an estimate of the {family} family's parameter."
+            )
+        if not math.isclose(entry[1], _family_value(family, entry[0]), rel_tol=1e-12):
+            raise ModelFileError(f"The model file's family_params {entry[0]} ({entry[1]!r}) is not its family's ({family}).")
+    return family_params_frame([ParameterEstimate(*entry) for entry in node])
+
+
+def _family_value(family: Family, name: str) -> float:
+    """The family's own value of an estimated parameter (θ = 1/α for the negative binomial)."""
+    value = getattr(family, name, None)
+    return float(value) if isinstance(value, (int, float)) else math.nan

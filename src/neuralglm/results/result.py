@@ -16,6 +16,7 @@ import pandas as pd
 from neuralglm.data.design import Design, design_from_arrays
 from neuralglm.family.family import Family, Gaussian
 from neuralglm.family.link import Identity, Link
+from neuralglm.fit.family_parameter import ParameterEstimate
 from neuralglm.fit.info import FitInfo
 from neuralglm.fit.irls import IRLSControl, IRLSSolution, fit_irls
 from neuralglm.inference import covariance, significance
@@ -42,6 +43,11 @@ class FitResult(ResultBase):
     info : :class:`~neuralglm.fit.info.FitInfo` (``converged``, ``n_iter``, ``history``).
     statistics : the :class:`~neuralglm.results.common.FitStatistics` behind ``deviance``, ``aic``, ...
     fitted_eta, fitted_mu : the fitted values (a model saved without data raises asking for them).
+    family_params : pd.DataFrame of the family's estimated parameters, indexed by name
+        (``theta`` of ``"negative_binomial"``, ``power`` of ``"tweedie(estimate)"``), columns
+        ``estimate``, ``std_error`` (R's ``SE.theta``); empty when none is estimated. ``family``
+        then holds the estimate (``negative_binomial(1/θ̂)``), and ``loglik``/``aic``/``bic``
+        count it as a parameter, as ``MASS::glm.nb``.
     kind : ``"glm"``.
 
     Notes
@@ -69,6 +75,7 @@ class FitResult(ResultBase):
     design: Design = field(repr=False)
     fitted: Fitted | None = field(repr=False)
     source: ModelFileInfo | None = field(default=None, repr=False)
+    family_params: pd.DataFrame = field(default_factory=lambda: parts.family_params_frame([]), repr=False)
     call: FitCall | None = field(default=None, repr=False)
 
     # ---- statistics -------------------------------------------------------------------
@@ -155,6 +162,7 @@ class FitResult(ResultBase):
             "info": parts.info_to_dict(self.info, store, "info"),
             "design": parts.design_to_dict(self.design, store, "design", include_data),
             "fitted": fitted_to_dict(self.fitted, store, include_data),
+            "family_params": parts.family_params_to_dict(self.family_params),
         }
         return node
 
@@ -165,9 +173,10 @@ class FitResult(ResultBase):
         names = list(design.column_names)
         coef = parts.series_from_dict(parts.field(node, "coef", dict, "result"), store, "coef", names)
         vcov = store.get(parts.field(node, "vcov", str, "result"), ndim=2, shape=(len(names), len(names)))
+        family = parts.family_from(node.get("family"))
         return cls(
             formula=parts.field(node, "formula", str, "result"),
-            family=parts.family_from(node.get("family")),
+            family=family,
             link=parts.link_from(node.get("link")),
             coef=coef.rename("coef"),
             std_errors=parts.series_from_dict(parts.field(node, "std_errors", dict, "result"), store, "std_errors", names),
@@ -181,6 +190,7 @@ class FitResult(ResultBase):
             design=design,
             fitted=fitted_from_dict(parts.field(node, "fitted", (dict, type(None)), "result"), store, design.n_obs),
             source=source,
+            family_params=parts.family_params_from_dict(node.get("family_params"), family),
         )
 
     def __repr__(self) -> str:
@@ -197,11 +207,17 @@ def make_result(
     *,
     dispersion: float | str | None = None,
     cov_type: str = "expected",
+    family_params: ParameterEstimate | None = None,
 ) -> FitResult:
-    """Assemble a :class:`FitResult` from a design and an IRLS solution (all float64)."""
+    """Assemble a :class:`FitResult` from a design and an IRLS solution (all float64).
+
+    ``family_params`` is the estimate of the family's parameter when it was estimated
+    (``family`` is then the family at that estimate).
+    """
     y, prior, freq = design.y, design.weights, design.freq_weights
     rank = design.n_coef
-    stats = fit_statistics(design, family, link, solution.mu, rank, dispersion)
+    estimates = [] if family_params is None else [family_params]
+    stats = fit_statistics(design, family, link, solution.mu, rank, dispersion, n_family_params=len(estimates))
     unscaled = covariance.unscaled_covariance(cov_type, design.X, y, solution.eta, prior, freq, family, link, solution.factor)
     vcov = unscaled if cov_type == "sandwich" else unscaled * stats.dispersion
     names = list(design.column_names)
@@ -220,6 +236,7 @@ def make_result(
         info=solution.info,
         design=design,
         fitted=Fitted(solution.eta, solution.mu),
+        family_params=parts.family_params_frame(estimates),
     )
 
 

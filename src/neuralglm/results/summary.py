@@ -42,6 +42,26 @@ def format_count(value: float) -> str:
     return f"{value:,.10g}"
 
 
+def family_params_lines(frame: pd.DataFrame) -> list[str]:
+    """One line per estimated family parameter, rounded as MASS's ``print.summary.negbin``.
+
+    R keeps ``max(2 - floor(log10(SE)), 0)`` decimals of both numbers.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> frame = pd.DataFrame({"estimate": [1.17123], "std_error": [0.10586]}, index=["theta"])
+    >>> family_params_lines(frame)
+    ['Theta: 1.171, Std. Err.: 0.106']
+    """
+    lines = []
+    for name, row in frame.iterrows():
+        se = float(row["std_error"])
+        digits = max(2 - math.floor(math.log10(se)), 0) if math.isfinite(se) and se > 0 else 4
+        lines.append(f"{str(name).capitalize()}: {row['estimate']:.{digits}f}, Std. Err.: {se:.{digits}f}")
+    return lines
+
+
 def interval_title(table: pd.DataFrame) -> str:
     """The line above a coefficient table: its tests and the level of its ``lower``/``upper`` columns.
 
@@ -117,6 +137,7 @@ class Summary:
             f"Null deviance {fit.null_deviance:,.6g} on {format_count(fit.df_null)} df"
         )
         footer.append(f"Log-likelihood {fit.loglik:,.6g} · AIC {fit.aic:,.6g} · BIC {fit.bic:,.6g}")
+        footer += family_params_lines(fit.family_params)
         return cls(tuple(header), table, tuple(footer))
 
     def _table_text(self) -> str:

@@ -38,7 +38,7 @@ def test_network_refit_replays_seed_and_settings(claims):
     part = claims.iloc[:48]
     direct = ng.fit("claims ~ age + group", part, **settings)
     assert net.refit(part).deviance == direct.deviance
-    assert net.refit(seed=3).deviance != net.deviance  # a changed argument is used
+    assert net.refit(l2=3.0).deviance != net.deviance  # a changed argument is used
 
 
 def test_fit_without_hidden_layers_refits_through_fit(claims):

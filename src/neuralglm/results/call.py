@@ -15,7 +15,6 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from types import MappingProxyType
 from typing import Any
 
 from neuralglm.errors import ModelFileError, SpecificationError
@@ -31,7 +30,8 @@ class FitCall:
 
     @classmethod
     def record(cls, function: Callable[..., Any], data: Any, arguments: Mapping[str, Any]) -> FitCall:
-        return cls(function=function, data=data, arguments=MappingProxyType(dict(arguments)))
+        # A plain dict (a copy): a mappingproxy cannot be pickled, and fitted estimators are.
+        return cls(function=function, data=data, arguments=dict(arguments))
 
     @property
     def name(self) -> str:

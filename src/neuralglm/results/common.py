@@ -244,8 +244,8 @@ class ResultBase:
         >>> import neuralglm as ng
         >>> df = ng.datasets.load_insurance()
         >>> fit = ng.glm("claims ~ age + group", df, family="poisson", exposure="holders")
-        >>> fit.refit(formula="claims ~ group").coef.index.tolist()
-        ['Intercept', 'group[T.1-1.5l]', 'group[T.1.5-2l]', 'group[T.>2l]']
+        >>> fit.refit(formula="claims ~ group").coef.index.tolist()  # group is an ordered factor: R's contr.poly
+        ['Intercept', 'group.L', 'group.Q', 'group.C']
         >>> round(fit.refit(df.iloc[:40]).n_obs)
         40
         """

@@ -64,7 +64,7 @@ def step(fit, scope=None, direction: str | None = None, k: float = 2.0, *, scale
     tables.check_glm(fit, "step()")
     direction = _direction(direction, scope)
     scale, k = tables._check_scale_k(scale, k)
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
+    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 0:
         raise SpecificationError(f"The 'steps' parameter of step must be an int in the range [0, inf). Got {steps!r} instead.")
     lower, upper = _scopes(fit, scope)
     aic = tables.extract_aic(fit, k)

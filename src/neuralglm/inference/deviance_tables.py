@@ -136,7 +136,7 @@ def extract_aic(fit, k: float) -> float:
 
 def _check_scale_k(scale, k) -> tuple[float, float]:
     for name, value, low in (("scale", scale, 0.0), ("k", k, 0.0)):
-        if isinstance(value, bool) or not isinstance(value, (int, float, np.floating)) or not (low <= value < math.inf):
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) or not (low <= value < math.inf):
             raise SpecificationError(f"The '{name}' parameter must be a float in the range [0, inf). Got {value!r} instead.")
     return float(scale), float(k)
 

@@ -32,8 +32,10 @@ _EXPORTS: dict[str, tuple[str, str | None]] = {
     "NetworkResult": ("neuralglm.results.network", "NetworkResult"),
     "NeuralGLMClassifier": ("neuralglm.sklearn", "NeuralGLMClassifier"),
     "NeuralGLMRegressor": ("neuralglm.sklearn", "NeuralGLMRegressor"),
+    "add1": ("neuralglm.inference.deviance_tables", "add1"),
     "anova": ("neuralglm.inference.significance", "anova"),
     "datasets": ("neuralglm.datasets", None),
+    "drop1": ("neuralglm.inference.deviance_tables", "drop1"),
     "enable_compilation_cache": ("neuralglm.compilation_cache", "enable_compilation_cache"),
     "errors": ("neuralglm.errors", None),
     "families": ("neuralglm.family.family", None),
@@ -48,6 +50,7 @@ _EXPORTS: dict[str, tuple[str, str | None]] = {
     "links": ("neuralglm.family.link", None),
     "load": ("neuralglm.results.serialize", "load"),
     "save": ("neuralglm.results.serialize", "save"),
+    "step": ("neuralglm.selection", "step"),
     "plots": ("neuralglm.plots", None),
 }
 
@@ -58,8 +61,10 @@ __all__ = [
     "MultinomialResult",
     "NetworkResult",
     "__version__",
+    "add1",
     "anova",
     "datasets",
+    "drop1",
     "enable_compilation_cache",
     "errors",
     "families",
@@ -75,6 +80,7 @@ __all__ = [
     "load",
     "plots",
     "save",
+    "step",
 ]
 
 
@@ -105,6 +111,8 @@ if TYPE_CHECKING:  # what type checkers and IDEs see
     from neuralglm.family import link as links
     from neuralglm.family.registry import get_family as get_family
     from neuralglm.family.registry import get_link as get_link
+    from neuralglm.inference.deviance_tables import add1 as add1
+    from neuralglm.inference.deviance_tables import drop1 as drop1
     from neuralglm.inference.influence import influence as influence
     from neuralglm.inference.significance import anova as anova
     from neuralglm.network import fit as fit
@@ -113,5 +121,6 @@ if TYPE_CHECKING:  # what type checkers and IDEs see
     from neuralglm.results.result import FitResult as FitResult
     from neuralglm.results.serialize import load as load
     from neuralglm.results.serialize import save as save
+    from neuralglm.selection import step as step
     from neuralglm.sklearn import NeuralGLMClassifier as NeuralGLMClassifier
     from neuralglm.sklearn import NeuralGLMRegressor as NeuralGLMRegressor

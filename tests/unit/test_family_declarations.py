@@ -42,7 +42,7 @@ def test_links_outside_the_declared_ones_are_refused_with_the_list():
 def test_only_binomial_declares_trials_and_separation():
     trials = {cls.name for cls in FAMILIES if cls.weights_are_trials}
     separation = {cls.name for cls in FAMILIES if cls.separation_possible}
-    assert trials == separation == {"binomial"}
+    assert trials == separation == {"binomial", "quasibinomial"}
 
 
 @pytest.mark.parametrize(

@@ -24,5 +24,8 @@ from neuralglm.family.family import (
 from neuralglm.family.family import (
     Tweedie as Tweedie,
 )
+from neuralglm.family.quasi import Quasi as Quasi
+from neuralglm.family.quasi import QuasiBinomial as QuasiBinomial
+from neuralglm.family.quasi import QuasiPoisson as QuasiPoisson
 from neuralglm.family.registry import get_family as get_family
 from neuralglm.family.registry import get_link as get_link

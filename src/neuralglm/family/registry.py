@@ -10,6 +10,7 @@ import re
 from collections.abc import Callable
 
 from neuralglm.errors import SpecificationError
+from neuralglm.family import quasi as _quasi  # noqa: F401  (defines the quasi families before they are collected below)
 from neuralglm.family.family import ESTIMATE, Family
 from neuralglm.family.link import CLogLog, Identity, Inverse, InverseSquared, Link, Log, Logit, Power, Probit, Sqrt
 
@@ -84,6 +85,9 @@ def get_family(family: str | Family) -> Family:
         return family
     if not isinstance(family, str):
         raise SpecificationError(f"family must be a name or a neuralglm Family; got {type(family).__name__}.")
+    reader = getattr(_FAMILIES.get(family.split("(", 1)[0].strip().lower()), "from_spelling", None)
+    if reader is not None:  # a family that reads its own arguments (quasi(variance=..., link=...))
+        return reader(family)
     name, argument = _parse(family)
     name = _FAMILY_ALIASES.get(name, name)
     if name not in _FAMILIES:
@@ -161,7 +165,7 @@ def valid_families() -> list[str]:
 
     Examples
     --------
-    >>> valid_families()[-2:]
+    >>> valid_families()[5:7]
     ['negative_binomial(alpha)', 'tweedie(power)']
     """
     return [name if cls.parameter_name is None else f"{name}({cls.parameter_name})" for name, cls in _FAMILIES.items()]

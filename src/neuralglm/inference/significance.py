@@ -9,6 +9,7 @@ import pandas as pd
 from scipy import stats
 
 from neuralglm.errors import SpecificationError
+from neuralglm.inference.deviance_tables import sequential_anova
 
 INTERVAL_COLUMNS = ("lower", "upper")
 
@@ -68,9 +69,15 @@ def wald_table(coef: pd.Series, std_errors: pd.Series, df_resid: float | None, l
 
 
 def anova(*fits, test: str | None = None) -> pd.DataFrame:
-    """Analysis of deviance for nested GLMs, smallest first (R's ``anova(fit1, fit2, ...)``).
+    """Analysis of deviance: of one GLM term by term, or of nested GLMs, smallest first (R's ``anova``).
 
-    Each row after the first compares a model with the one before it. With the dispersion
+    With one fit, R's sequential table (``anova(fit)``): rows ``NULL`` (the null model) and
+    each term in formula order, each row the change from adding that term to the ones above
+    it (a factor is one term); columns ``df, deviance_change, df_resid, deviance, statistic,
+    p_value``. The tests use the full model's dispersion, on ``df_resid`` degrees of freedom
+    when it is estimated (Pearson) and as known otherwise, as R's ``anova.glm``.
+
+    With several fits, each row after the first compares a model with the one before it. With the dispersion
     known (Poisson, binomial, negative binomial) the deviance difference is referred to χ²;
     models whose family parameter was estimated (θ of ``"negative_binomial"``) are each at
     their own estimate, so the change is the likelihood ratio 2·Δloglik (MASS's ``anova.negbin``);
@@ -86,9 +93,13 @@ def anova(*fits, test: str | None = None) -> pd.DataFrame:
     >>> table = ng.anova(ng.glm("y ~ x", df, family="poisson"), ng.glm("y ~ x + z", df, family="poisson"))
     >>> list(table.columns)
     ['df_resid', 'deviance', 'df', 'deviance_change', 'statistic', 'p_value']
+    >>> ng.anova(ng.glm("y ~ x + z", df, family="poisson")).index.tolist()
+    ['NULL', 'x', 'z']
     """
-    if len(fits) < 2:
-        raise SpecificationError("anova() compares at least two fitted models, smallest first.")
+    if len(fits) == 1:
+        return sequential_anova(fits[0], test)
+    if not fits:
+        raise SpecificationError("anova() needs a fitted model (one: the table by term), or several nested ones, smallest first.")
     for fit in fits:
         if getattr(fit, "kind", None) != "glm":
             raise SpecificationError(

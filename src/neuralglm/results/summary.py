@@ -136,7 +136,7 @@ class Summary:
             f"Deviance {fit.deviance:,.6g} on {format_count(fit.df_resid)} df · "
             f"Null deviance {fit.null_deviance:,.6g} on {format_count(fit.df_null)} df"
         )
-        footer.append(f"Log-likelihood {fit.loglik:,.6g} · AIC {fit.aic:,.6g} · BIC {fit.bic:,.6g}")
+        footer.append(f"Log-likelihood {_or_na(fit.loglik)} · AIC {_or_na(fit.aic)} · BIC {_or_na(fit.bic)}")
         footer += family_params_lines(fit.family_params)
         return cls(tuple(header), table, tuple(footer))
 
@@ -180,6 +180,11 @@ def html_summary(header, body: list[str], footer) -> str:
     head = "".join(f"<div>{html.escape(line)}</div>" for line in header)
     foot = "".join(f"<div>{html.escape(line)}</div>" for line in footer)
     return f"<div class='neuralglm'>{head}{''.join(body)}{foot}</div>"
+
+
+def _or_na(value: float) -> str:
+    """A likelihood statistic, or ``NA`` as R prints it where there is none (quasi families, Tweedie)."""
+    return "NA" if np.isnan(value) else f"{value:,.6g}"
 
 
 def _stars(p: float) -> str:

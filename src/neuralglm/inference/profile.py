@@ -22,6 +22,7 @@ for small ``df_resid``.
 from __future__ import annotations
 
 import math
+import warnings
 
 import jax
 import numpy as np
@@ -41,16 +42,23 @@ _SHRINKS = 12  # halvings of a step whose constrained fit fails (e.g. a negative
 class _Profile:
     """The constrained fits of one coefficient, remembering their coefficients as warm starts."""
 
-    def __init__(self, X, y, weights, offset, family: Family, link: Link, names: list[str], coef, j: int, control: IRLSControl):
+    def __init__(self, X, y, weights, offset, family: Family, link: Link, names: list[str], coef, vcov, j: int, control: IRLSControl):
         self.y, self.weights, self.family, self.link, self.control = y, weights, family, link, control
         self.column = X[:, j]
         self.offset = offset
         self.X_rest = np.ascontiguousarray(np.delete(X, j, axis=1))
         self.names_rest = tuple(name for k, name in enumerate(names) if k != j)
-        self.starts: dict[float, np.ndarray] = {coef[j]: np.delete(coef, j)}
+        self.starts: dict[float, np.ndarray] = {float(coef[j]): np.delete(coef, j)}
+        self.values: dict[float, float] = {}  # brentq evaluates its bracket's ends again
+        # How the other estimates follow β_j to first order (the regression of β_rest on β_j under
+        # the estimates' normal approximation): starting each fit there, not at the last fit's
+        # values, keeps IRLS from diverging when β_j moves by several standard errors (esoph's intercept).
+        self.slope = np.delete(vcov[:, j], j) / vcov[j, j]
 
     def deviance(self, b: float) -> float:
         """``D(b)``: the deviance with the coefficient held at ``b``; raises DivergenceError where no fit exists."""
+        if b in self.values:
+            return self.values[b]
         offset = self.offset + self.column * b
         with jax.enable_x64(True):
             if self.X_rest.shape[1] == 0:  # nothing left to refit: the mean is the offset's
@@ -59,22 +67,36 @@ class _Profile:
                     raise DivergenceError("invalid mean")
                 return float(value)
             nearest = min(self.starts, key=lambda known: abs(known - b))
-            solution = fit_irls(
-                self.X_rest,
-                self.y,
-                self.weights,
-                offset,
-                self.family,
-                self.link,
-                column_names=self.names_rest,
-                control=self.control,
-                start=self.starts[nearest],
-                check_rank=False,
-                progress=False,
-            )
+            start = self.starts[nearest] + self.slope * (b - nearest)
+            # R's own start (from y) when the warm start fails.
+            solution = self._fit(offset, start) or self._fit(offset, None)
+            if solution is None:
+                raise DivergenceError(f"no converged fit with the coefficient at {b!r}")
             _, value, _ = irls_kernels.evaluate(self.family, self.link, self.y, solution.eta, self.weights)
-        self.starts[b] = solution.coef
+        self.starts[b], self.values[b] = solution.coef, float(value)
         return float(value)
+
+    def _fit(self, offset: np.ndarray, start: np.ndarray | None):
+        """The converged constrained fit, or None; its warnings are not the user's (a failure is retried or reported)."""
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                solution = fit_irls(
+                    self.X_rest,
+                    self.y,
+                    self.weights,
+                    offset,
+                    self.family,
+                    self.link,
+                    column_names=self.names_rest,
+                    control=self.control,
+                    start=start,
+                    check_rank=False,
+                    progress=False,
+                )
+            except (DivergenceError, np.linalg.LinAlgError, ArithmeticError):
+                return None
+        return solution if solution.info.converged else None
 
 
 class BetterFitError(DivergenceError):
@@ -135,15 +157,17 @@ def profile_intervals(
     family: Family,
     link: Link,
     coef: pd.Series,
-    std_errors: pd.Series,
+    vcov: np.ndarray,
     dispersion: float,
     level: float = 0.95,
     control: IRLSControl = IRLSControl(),
 ) -> pd.DataFrame:
     """Profile-likelihood intervals of every coefficient: a DataFrame with columns ``lower``, ``upper``.
 
-    ``weights`` are the total weights (prior × frequency) the fit used; ``dispersion`` the
-    fit's (1 for Poisson and binomial, else the Pearson estimate), held fixed. NaN
+    ``weights`` are the total weights (prior × frequency) the fit used; ``vcov`` the
+    coefficients' covariance (its diagonal scales the search, its off-diagonal gives each
+    constrained fit its start); ``dispersion`` the fit's (1 for Poisson and binomial, else the
+    Pearson estimate), held fixed. NaN
     coefficients (aliased) get NaN intervals. Each end costs about ten IRLS fits with one
     column fewer, warm-started from the nearest fit already done.
 
@@ -152,7 +176,7 @@ def profile_intervals(
     >>> import neuralglm as ng
     >>> fit = ng.glm("claims ~ district", ng.datasets.load_insurance(), family="poisson", exposure="holders")
     >>> d = fit.design
-    >>> profile_intervals(d.X, d.y, d.total_weights, d.offset, fit.family, fit.link, fit.coef, fit.std_errors, 1.0).round(4)
+    >>> profile_intervals(d.X, d.y, d.total_weights, d.offset, fit.family, fit.link, fit.coef, fit.vcov.to_numpy(), 1.0).round(4)
                 lower   upper
     Intercept -2.1714 -2.0184
     district   0.0124  0.0824
@@ -161,14 +185,15 @@ def profile_intervals(
     beta = coef.to_numpy(dtype=np.float64)
     kept = np.isfinite(beta)
     X_kept, beta_kept = np.asarray(X, dtype=np.float64)[:, kept], beta[kept]
-    se_kept = std_errors.to_numpy(dtype=np.float64)[kept]
+    vcov_kept = np.asarray(vcov, dtype=np.float64)[np.ix_(kept, kept)]
+    se_kept = np.sqrt(np.diag(vcov_kept))
     with jax.enable_x64(True):
         _, deviance_hat, _ = irls_kernels.evaluate(family, link, y, X_kept @ beta_kept + offset, weights)
     cutoff = float(stats.norm.ppf(0.5 + level / 2.0))
     kept_names = [name for name, keep in zip(names, kept, strict=True) if keep]
     rows = {name: (math.nan, math.nan) for name in names}
     for j, name in enumerate(kept_names):
-        profile = _Profile(X_kept, y, weights, offset, family, link, kept_names, beta_kept, j, control)
+        profile = _Profile(X_kept, y, weights, offset, family, link, kept_names, beta_kept, vcov_kept, j, control)
         lower, upper = (_end(profile, name, beta_kept[j], se_kept[j], sign, cutoff, float(deviance_hat), dispersion) for sign in (-1, 1))
         rows[name] = (lower, upper)
     table = pd.DataFrame.from_dict(rows, orient="index", columns=["lower", "upper"])

@@ -158,7 +158,7 @@ class FitResult(ResultBase):
         level = prediction.check_level(level)
         self.require_data("conf_int(method='profile')")
         d = self.design
-        args = (d.checked_X(), d.y, d.total_weights, d.offset, self.family, self.link, self.coef, self.std_errors, self.dispersion)
+        args = (d.checked_X(), d.y, d.total_weights, d.offset, self.family, self.link, self.coef, self.vcov.to_numpy(), self.dispersion)
         return profile.profile_intervals(*args, level=level)
 
     # ---- the predictor -------------------------------------------------------------------------

@@ -200,3 +200,13 @@ def test_conf_int_bad_arguments(gaussian, kwargs, match):
     _, fit = gaussian
     with pytest.raises(SpecificationError, match=match):
         fit.conf_int(**kwargs)
+
+
+def test_profile_without_a_dispersion_is_nan_like_wald():
+    """Two rows, two coefficients, Gaussian: nothing estimates φ, so both intervals are NaN (no search is run)."""
+    df = pd.DataFrame({"x": [0.0, 1.0], "y": [1.0, 3.0]})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # a guardrail may warn about df_resid = 0; not the point here
+        fit = ng.glm("y ~ x", df)
+        assert fit.conf_int().isna().all().all()
+        assert fit.conf_int(method="profile").isna().all().all()

@@ -192,7 +192,8 @@ def profile_intervals(
     cutoff = float(stats.norm.ppf(0.5 + level / 2.0))
     kept_names = [name for name, keep in zip(names, kept, strict=True) if keep]
     rows = {name: (math.nan, math.nan) for name in names}
-    for j, name in enumerate(kept_names):
+    # No dispersion (df_resid ≤ 0): z is undefined, as the Wald intervals are NaN then.
+    for j, name in enumerate(kept_names if math.isfinite(dispersion) and dispersion > 0 else []):
         profile = _Profile(X_kept, y, weights, offset, family, link, kept_names, beta_kept, vcov_kept, j, control)
         lower, upper = (_end(profile, name, beta_kept[j], se_kept[j], sign, cutoff, float(deviance_hat), dispersion) for sign in (-1, 1))
         rows[name] = (lower, upper)

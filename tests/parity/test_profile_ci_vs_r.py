@@ -112,3 +112,23 @@ def test_profile_intervals_match_r(case, level):
     default = np.column_stack([r["default"][:n], r["default"][n:]])
     assert np.all(np.abs(ours.to_numpy() - fine) <= 1e-5 * se[:, None])
     assert np.all(np.abs(ours.to_numpy() - default) <= 1e-3 * se[:, None])
+
+
+def test_negative_binomial_with_estimated_theta_matches_glm_nb():
+    """glm.nb: MASS profiles with θ held at its estimate, and so do we (the fit's family carries θ)."""
+    require_r("MASS")
+    quine = unordered(r_dataset("quine", "MASS"))
+    fit = ng.glm("Days ~ Eth + Sex + Age", quine, family="negative_binomial")
+    r = run_r(
+        "m <- MASS::glm.nb(Days ~ Eth + Sex + Age, data = d, control = glm.control(epsilon = 1e-14, maxit = 100))\n"
+        "out('ci', suppressMessages(confint(m)))\n"
+        "p <- predict(m, newdata = d[1:5, ], type = 'response', se.fit = TRUE); out('fit', p$fit); out('se', p$se.fit)",
+        d=quine,
+    )
+    ours = fit.conf_int(method="profile").to_numpy()
+    n = len(ours)
+    default = np.column_stack([r["ci"][:n], r["ci"][n:]])
+    assert np.all(np.abs(ours - default) <= 1e-3 * fit.std_errors.to_numpy()[:, None])  # MASS's default grid
+    table = fit.predict(quine.head(5), se_fit=True)
+    assert_allclose(table["fit"], r["fit"], rtol=1e-6)
+    assert_allclose(table["se_fit"], r["se"], rtol=1e-6)

@@ -20,6 +20,7 @@ from neuralglm.family.family import Family
 from neuralglm.family.link import Link
 from neuralglm.family.null_model import null_deviance
 from neuralglm.fit.info import FitInfo
+from neuralglm.inference import prediction
 from neuralglm.results import formula_state
 from neuralglm.results.call import FitCall, no_call_error
 from neuralglm.results.model_file import FORMAT, FORMAT_VERSION, ArrayStore, write_file
@@ -187,12 +188,24 @@ class ResultBase:
             formula_state.check_formula_text(self.design.formula, ModelFileError)  # its offset() terms are evaluated too
         return model_matrix_for(self.design, new_data, offset=offset, exposure=exposure)
 
-    def predict(self, new_data=None, type: str = "response", *, offset=None, exposure=None) -> pd.Series:
-        """Predictions on the response (``mu``) or link (``eta``) scale, R's ``predict(type=)``.
+    def predict(
+        self, new_data=None, type: str = "response", *, offset=None, exposure=None, se_fit: bool = False, interval=None, level: float = 0.95
+    ) -> pd.Series | pd.DataFrame:
+        """Predictions on the response (``mu``) or link (``eta``) scale, R's ``predict(type=, se.fit=)``.
 
         ``new_data=None`` returns the fitted values. For new data the design matrix is rebuilt
         from the stored formula (and a network's input scaling); offsets given as column names
         are re-read from ``new_data``; factor levels unseen in training raise a :class:`DataError`.
+
+        Without ``se_fit`` or ``interval`` the result is a Series. With ``se_fit=True`` (GLMs)
+        it is a DataFrame with columns ``fit`` and ``se_fit`` as R's
+        ``predict.glm(se.fit=TRUE)``: on the link scale ``se_fit`` is ``sqrt(diag(X V Xᵀ))``
+        with ``V = vcov`` (dispersion included); on the response scale it is the delta-method
+        ``|dμ/dη|·se``. ``interval="confidence"`` adds ``lower`` and ``upper`` (and implies
+        ``se_fit``): ``η ± q·se`` on the link scale, mapped through the inverse link for
+        ``type="response"`` (asymmetric around ``fit``), with ``q`` the normal quantile of
+        ``level`` when the dispersion is known and Student's t on ``df_resid`` when it is
+        estimated. A network has no such standard errors: use ``ng.bootstrap`` or ``ng.conformal``.
 
         Examples
         --------
@@ -201,9 +214,35 @@ class ResultBase:
         >>> fit = ng.glm("claims ~ age", df, family="poisson", exposure="holders")
         >>> bool((fit.predict(df.head(3)) == fit.predict().head(3).to_numpy()).all())
         True
+        >>> table = fit.predict(df.head(2), se_fit=True, interval="confidence")
+        >>> list(table.columns)
+        ['fit', 'se_fit', 'lower', 'upper']
+        >>> bool(((table["lower"] < table["fit"]) & (table["fit"] < table["upper"])).all())
+        True
         """
         if type not in PREDICT_TYPES:
             raise SpecificationError(f"type must be one of {', '.join(PREDICT_TYPES)}; got {type!r}.")
+        if not isinstance(se_fit, bool):
+            raise SpecificationError(f"The 'se_fit' parameter of predict must be True or False. Got {se_fit!r} instead.")
+        if not se_fit and interval is None:
+            return self._point_prediction(new_data, type, offset, exposure)
+        prediction.check_interval(interval)
+        level = prediction.check_level(level)
+        coef, vcov, df_resid = self._prediction_covariance()  # a network refuses here, before any work
+        if new_data is None:
+            index = self.design.row_labels
+            eta = self._fitted("predict() without new data").eta
+            X = self.design.checked_X()
+        else:
+            X, offset_values = self._new_design(new_data, offset, exposure)
+            index = new_data.index if isinstance(new_data, pd.DataFrame) else None
+            eta = prediction.linear_predictor(X, coef, offset_values)
+        se_eta = prediction.link_standard_errors(X, vcov, coef)
+        return prediction.prediction_frame(
+            eta, se_eta, self.link, type=type, interval=interval, level=level, df_resid=df_resid, index=index
+        )
+
+    def _point_prediction(self, new_data, type: str, offset, exposure) -> pd.Series:
         if new_data is None:
             fitted = self._fitted("predict() without new data")
             return pd.Series(fitted.mu if type == "response" else fitted.eta, index=self.design.row_labels, name=type)
@@ -211,6 +250,10 @@ class ResultBase:
         eta = self._linear_predictor(X, offset_values)
         index = new_data.index if isinstance(new_data, pd.DataFrame) else None
         return pd.Series(eta if type == "link" else self._mean(eta), index=index, name=type)
+
+    def _prediction_covariance(self) -> tuple[np.ndarray, np.ndarray, float | None]:
+        """``(coef, vcov, df)`` behind ``predict(se_fit=True)``: df_resid for t quantiles, None for normal ones."""
+        raise NotImplementedError
 
     def residuals(self, type: str = "deviance") -> pd.Series:
         """Residuals of the fit: ``"deviance"``, ``"pearson"``, ``"response"`` or ``"working"`` (R's types).

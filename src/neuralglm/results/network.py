@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from neuralglm.data.design import Design
+from neuralglm.errors import SpecificationError
 from neuralglm.family.family import Family
 from neuralglm.family.link import Link
 from neuralglm.fit.family_parameter import ParameterEstimate
@@ -149,6 +150,13 @@ class NetworkResult(ResultBase):
     def _mean(self, eta: np.ndarray) -> np.ndarray:
         with jax.enable_x64(True):
             return np.asarray(_inverse_link(jax.device_put(eta), link=self.link), dtype=np.float64)
+
+    def _prediction_covariance(self):
+        raise SpecificationError(
+            "predict(se_fit=True) and predict(interval=...) are for GLMs: a network's weights are not identifiable, so it has "
+            "no covariance matrix to propagate. Use ng.bootstrap(fit) for standard errors and confidence intervals of its "
+            "predictions, or ng.conformal(fit, calibration_data) for prediction intervals."
+        )
 
     def features(self, new_data=None) -> pd.DataFrame:
         """The last hidden layer, one column per unit (``h1 … hK``): the engineered features.

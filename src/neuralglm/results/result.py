@@ -14,12 +14,13 @@ import numpy as np
 import pandas as pd
 
 from neuralglm.data.design import Design, design_from_arrays
+from neuralglm.errors import SpecificationError
 from neuralglm.family.family import Family, Gaussian
 from neuralglm.family.link import Identity, Link
 from neuralglm.fit.family_parameter import ParameterEstimate
 from neuralglm.fit.info import FitInfo
 from neuralglm.fit.irls import IRLSControl, IRLSSolution, fit_irls
-from neuralglm.inference import covariance, significance
+from neuralglm.inference import covariance, prediction, profile, significance
 from neuralglm.results import parts
 from neuralglm.results.call import FitCall
 from neuralglm.results.common import PREDICT_TYPES, FitStatistics, Fitted, ModelFileInfo, ResultBase, fit_statistics
@@ -124,14 +125,49 @@ class FitResult(ResultBase):
         """
         return significance.wald_table(self.coef, self.std_errors, self.df_resid if self.uses_t else None, level)
 
-    def conf_int(self, level: float = 0.95) -> pd.DataFrame:
-        """Wald confidence intervals (t-based when the dispersion is estimated), columns ``lower``, ``upper``."""
-        table = self.coef_table(level)
-        return table[["lower", "upper"]]  # keeps attrs["level"]
+    def conf_int(self, level: float = 0.95, method: str = "wald") -> pd.DataFrame:
+        """Confidence intervals of the coefficients, columns ``lower``, ``upper`` (``attrs["level"]``).
+
+        ``method="wald"`` (the default): estimate ± quantile × standard error, t-based when the
+        dispersion is estimated (R's ``confint.default`` with ``summary.glm``'s t). ``"profile"``:
+        profile-likelihood intervals, R's ``confint(fit)`` (MASS's ``confint.glm``): each end is
+        where the signed root deviance ``sign(b − β̂)·sqrt((D(b) − D̂)/φ)`` of the fit with the
+        coefficient held at ``b`` (the others refitted by IRLS) reaches the normal quantile,
+        found by root finding rather than MASS's grid. With an estimated dispersion φ is the
+        fit's Pearson estimate and the quantile is still normal, as in R 4.2's MASS (see
+        :mod:`neuralglm.inference.profile`). Profiling needs the training data.
+
+        Examples
+        --------
+        >>> import neuralglm as ng
+        >>> fit = ng.glm("claims ~ district", ng.datasets.load_insurance(), family="poisson", exposure="holders")
+        >>> fit.conf_int(method="profile").round(4)  # R: confint(fit)
+                    lower   upper
+        Intercept -2.1714 -2.0184
+        district   0.0124  0.0824
+        >>> fit.conf_int().round(4)  # R: confint.default(fit)
+                    lower   upper
+        Intercept -2.1711 -2.0180
+        district   0.0125  0.0826
+        """
+        if method == "wald":
+            table = self.coef_table(level)
+            return table[["lower", "upper"]]  # keeps attrs["level"]
+        if method != "profile":
+            raise SpecificationError(f"The 'method' parameter of conf_int must be 'wald' or 'profile'. Got {method!r} instead.")
+        level = prediction.check_level(level)
+        self.require_data("conf_int(method='profile')")
+        d = self.design
+        args = (d.checked_X(), d.y, d.total_weights, d.offset, self.family, self.link, self.coef, self.vcov.to_numpy(), self.dispersion)
+        return profile.profile_intervals(*args, level=level)
 
     # ---- the predictor -------------------------------------------------------------------------
     def _linear_predictor(self, X: np.ndarray, offset: np.ndarray) -> np.ndarray:
         return X @ self.coef.to_numpy() + offset
+
+    def _prediction_covariance(self) -> tuple[np.ndarray, np.ndarray, float | None]:
+        # t quantiles exactly when the coefficient tests use t (dispersion estimated).
+        return self.coef.to_numpy(), self.vcov.to_numpy(), (self.df_resid if self.uses_t else None)
 
     def _mean(self, eta: np.ndarray) -> np.ndarray:
         with jax.enable_x64(True):

@@ -22,6 +22,7 @@ from neuralglm.family.link import Link
 from neuralglm.family.null_model import intercept_only
 from neuralglm.family.registry import get_family, get_link
 from neuralglm.fit.gradient import GradientControl, fit_gradient
+from neuralglm.fit.guardrails import check_sample_size
 from neuralglm.model.architecture import Architecture
 from neuralglm.model.inputs import fit_scaling
 from neuralglm.options import PARAMETERS, check_fit_combinations, document, validate
@@ -146,6 +147,7 @@ def _train(design: Design, family: Family, link: Link, arch: Architecture, setti
     scaling = fit_scaling(design.X, design.column_names)
     inputs = scaling.transform(design.X)
     has_bias = design.has_intercept
+    check_sample_size(design, arch.n_params(scaling.n_in, has_bias), arch.n_hidden, settings["l2"])  # warns when k ≥ n
     solver = _choose_solver(
         settings["solver"], arch, design.n_obs, arch.n_params(scaling.n_in, has_bias), settings["l2"], settings["early_stopping"]
     )
@@ -177,6 +179,7 @@ def _train(design: Design, family: Family, link: Link, arch: Architecture, setti
         seed=seed,
         dtype=DTYPES[dtype],
         progress=settings["verbose"],
+        column_names=scaling.names,
     )
     return make_network_result(
         design,

@@ -149,6 +149,23 @@ def test_the_epoch_limit_warns_with_remedies():
     assert "epochs=4" in str(record[0].message) and "early_stopping=True" in str(record[0].message)
 
 
+LIMITED = [
+    ("lbfgs", dict(hidden=(3,), solver="lbfgs", epochs=1), "increase epochs"),
+    ("adam", dict(hidden=(3,), solver="adam", epochs=1), "increase epochs"),
+    ("sgd", dict(hidden=(3,), solver="sgd", epochs=1), "increase epochs"),
+    ("adam, early stopping", dict(hidden=(3,), solver="adam", epochs=1, early_stopping=True), "increase epochs"),
+    ("irls", dict(max_iter=1), "increase max_iter"),
+]
+
+
+@pytest.mark.parametrize("options, remedy", [case[1:] for case in LIMITED], ids=[case[0] for case in LIMITED])
+def test_every_solver_at_its_limit_warns_and_reports_it(options, remedy):
+    df = simulate("poisson", seed=10, n_obs=300)
+    with pytest.warns(ConvergenceWarning, match=remedy):
+        fit = ng.fit(FORMULA, df, family="poisson", **options)
+    assert fit.info.status is Status.ITERATION_LIMIT and not fit.info.converged
+
+
 def test_early_stopping_with_restored_weights_does_not_warn():
     df = simulate("poisson", seed=7, n_obs=500)
     net = ng.fit(FORMULA, df, family="poisson", hidden=(3,), solver="adam", early_stopping=True, tol=0.5, patience=2, epochs=50)

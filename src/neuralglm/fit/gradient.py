@@ -28,9 +28,16 @@ of :data:`~neuralglm.fit.info.HISTORY_COLUMNS`, and a status that says what happ
 further progress) or ``ITERATION_LIMIT``; Adam/SGD ``EARLY_STOPPED`` (validation),
 ``STALLED`` (the training deviance on a plateau, without validation) or ``ITERATION_LIMIT``.
 Only ``CONVERGED`` counts as converged. Running out of iterations warns
-(:class:`~neuralglm.errors.ConvergenceWarning`), and so does an L-BFGS stall whose gradient is
-above what the training dtype can resolve (see :func:`_stall_floor`); a non-finite loss raises
+(:class:`~neuralglm.errors.ConvergenceWarning`, saying what to change), and so do a minibatch
+plateau (noise can hide the remaining progress) and an L-BFGS stall whose gradient is above
+what the training dtype can resolve (see :func:`_stall_floor`); ``EARLY_STOPPED`` (the best
+validation weights restored) does not. A non-finite loss raises
 :class:`~neuralglm.errors.DivergenceError` with advice.
+
+A network without hidden layers is a GLM: without early stopping, its fit is finished by a
+full-batch polish to the (penalized) maximum-likelihood estimates
+(:func:`neuralglm.fit.polish.finish_glm`; always after Adam/SGD, after L-BFGS when it ended
+more than 0.05 standard errors away), and its warning, if any, is issued after that polish.
 """
 
 from __future__ import annotations

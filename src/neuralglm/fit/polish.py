@@ -273,8 +273,9 @@ def finish_glm(
     if outcome.converged:
         assert outcome.status is not None
         details = f"{first}; a full-batch {outcome.method} polish then reached the {optimum} in {outcome.n_iter} iteration{'s' if outcome.n_iter != 1 else ''}"
-        if outcome.status is Status.SEPARATION:
-            message = f"{Status.SEPARATION.value} {details[0].upper()}{details[1:]}."
+        if outcome.status is Status.SEPARATION:  # no finite estimates to reach: say what ran
+            ran = f"{first}; then a full-batch {outcome.method} polish ran {outcome.n_iter} iterations"
+            message = f"{Status.SEPARATION.value} {ran[0].upper()}{ran[1:]}."
         else:
             message = Status.CONVERGED.sentence(details)
         return (
@@ -282,11 +283,12 @@ def finish_glm(
             replace(info, converged=True, status=outcome.status, message=message, seconds=seconds, at_precision=False),
             False,
         )
-    remedy = (
-        "add an l2 penalty, drop aliased columns, or fit it with ng.glm"
-        if outcome.status is None
-        else "fit it with ng.glm, or solver='lbfgs' with dtype='float64'"
-    )
+    remedy = {
+        (True, True): "add an l2 penalty, drop aliased columns, or fit it with ng.glm",
+        (True, False): "fit it with ng.glm (raising max_iter)",
+        (False, True): "check the inputs and the response for extreme values, or use solver='lbfgs' with dtype='float64'",
+        (False, False): "use solver='lbfgs' with dtype='float64'",
+    }[(l2 == 0.0, outcome.status is None)]
     status = Status.ITERATION_LIMIT if outcome.status is Status.ITERATION_LIMIT else (Status.STALLED if info.converged else info.status)
     what = "could not run" if outcome.status is None else "did not finish"
     message = (

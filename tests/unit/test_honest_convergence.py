@@ -217,7 +217,7 @@ def test_enough_data_does_not_warn():
 # ---- summaries ---------------------------------------------------------------------------------------
 
 
-def test_network_summaries_carry_their_caveats():
+def test_network_summaries_carry_their_caveats(tmp_path):
     df = simulate("poisson", seed=9, n_obs=400)
     net = ng.fit(FORMULA, df, family="poisson", hidden=(3,), activation="tanh", solver="lbfgs", l2=1.0, dtype="float64")
     text = str(net.summary())
@@ -227,6 +227,8 @@ def test_network_summaries_carry_their_caveats():
     summary = str(glm.summary())
     assert "conditional on the learned features (treated as fixed covariates)" in summary
     assert "fixed covariates" in str(net.summary(coefficients=True))
+    ng.save(glm, tmp_path / "output.npz")  # still a FitResult for model files
+    assert ng.load(tmp_path / "output.npz").coef.equals(glm.coef)
     # Without hidden layers nothing is learned: output_glm is the GLM, its AIC R's, no caveat.
     zero = ng.fit(FORMULA, df, family="poisson", solver="adam", epochs=3)
     assert "conditional on the learned features" not in str(zero.output_glm().summary())

@@ -23,6 +23,7 @@ from neuralglm.family.null_model import intercept_only
 from neuralglm.family.registry import get_family, get_link
 from neuralglm.fit.gradient import GradientControl, fit_gradient
 from neuralglm.fit.network_parameter import fit_network_estimating_parameter
+from neuralglm.fit.guardrails import check_sample_size
 from neuralglm.model.architecture import Architecture
 from neuralglm.model.inputs import fit_scaling
 from neuralglm.options import PARAMETERS, check_fit_combinations, document, validate
@@ -149,6 +150,7 @@ def _train(design: Design, family: Family, link: Link, arch: Architecture, setti
     scaling = fit_scaling(design.X, design.column_names)
     inputs = scaling.transform(design.X)
     has_bias = design.has_intercept
+    check_sample_size(design, arch.n_params(scaling.n_in, has_bias), arch.n_hidden, settings["l2"])  # warns when k ≥ n
     solver = _choose_solver(
         settings["solver"], arch, design.n_obs, arch.n_params(scaling.n_in, has_bias), settings["l2"], settings["early_stopping"]
     )
@@ -173,7 +175,7 @@ def _train(design: Design, family: Family, link: Link, arch: Architecture, setti
     else:
         # The output bias starts at the null model's intercept, so training starts at the null deviance.
         output_bias = intercept_only(design.y, design.total_weights, design.offset, family, link) if has_bias else None
-        solution = fit_gradient(*data, family, link, arch, control, output_bias=output_bias, **training)
+        solution = fit_gradient(*data, family, link, arch, control, output_bias=output_bias, column_names=scaling.names, **training)
     return make_network_result(
         design,
         family,

@@ -28,9 +28,16 @@ of :data:`~neuralglm.fit.info.HISTORY_COLUMNS`, and a status that says what happ
 further progress) or ``ITERATION_LIMIT``; Adam/SGD ``EARLY_STOPPED`` (validation),
 ``STALLED`` (the training deviance on a plateau, without validation) or ``ITERATION_LIMIT``.
 Only ``CONVERGED`` counts as converged. Running out of iterations warns
-(:class:`~neuralglm.errors.ConvergenceWarning`), and so does an L-BFGS stall whose gradient is
-above what the training dtype can resolve (see :func:`_stall_floor`); a non-finite loss raises
+(:class:`~neuralglm.errors.ConvergenceWarning`, saying what to change), and so do a minibatch
+plateau (noise can hide the remaining progress) and an L-BFGS stall whose gradient is above
+what the training dtype can resolve (see :func:`_stall_floor`); ``EARLY_STOPPED`` (the best
+validation weights restored) does not. A non-finite loss raises
 :class:`~neuralglm.errors.DivergenceError` with advice.
+
+A network without hidden layers is a GLM: without early stopping, its fit is finished by a
+full-batch polish to the (penalized) maximum-likelihood estimates
+(:func:`neuralglm.fit.polish.finish_glm`; always after Adam/SGD, after L-BFGS when it ended
+more than 0.05 standard errors away), and its warning, if any, is issued after that polish.
 """
 
 from __future__ import annotations
@@ -50,6 +57,7 @@ from neuralglm.family.family import Family
 from neuralglm.family.link import Link
 from neuralglm.fit import gradient_steps as compiled
 from neuralglm.fit.info import FitInfo, Status, history_frame
+from neuralglm.fit.polish import finish_glm
 from neuralglm.fit.solution import Solution
 from neuralglm.model.architecture import Architecture
 from neuralglm.model.params import Params, cast_params, to_numpy
@@ -149,6 +157,7 @@ def fit_gradient(
     dtype=jnp.float32,
     progress: bool | None = None,
     start: Params | None = None,
+    column_names: tuple[str, ...] | None = None,
 ) -> Solution[Params]:
     """Train ``arch`` on ``(X, y)`` by minimizing :func:`neuralglm.model.objective.objective`.
 
@@ -163,6 +172,8 @@ def fit_gradient(
     dtype : training dtype (``jnp.float32`` or ``jnp.float64``).
     progress : progress bar (``None``: only on a terminal, after one second).
     start : optional starting parameters (overrides the random initialization).
+    column_names : names of the columns of ``X`` (messages of the polish of a network without
+        hidden layers).
 
     Returns
     -------
@@ -201,8 +212,16 @@ def fit_gradient(
         else:
             shuffle = np.random.default_rng(seed_shuffle)
             result = _run_minibatch(params, train, total_weight, validation, shuffle, control, static, progress, started)
-    params_out, info, best_epoch = result
-    return Solution(to_numpy(params_out), info, best_epoch, train_rows, validation_rows)
+    params_out, info, best_epoch, warns = result
+    params_out = to_numpy(params_out)
+    if arch.n_hidden == 0 and not control.early_stopping:
+        l2 = control.l2 if control.penalize_output else 0.0  # without hidden layers the output layer is the only one
+        params_out, info, warns = finish_glm(
+            params_out, info, warns, (X, y, weights, offset), family, link, l2=l2, column_names=column_names
+        )
+    if warns:
+        warn(info.message, ConvergenceWarning)
+    return Solution(params_out, info, best_epoch, train_rows, validation_rows)
 
 
 def _progress_bar(total: int, solver: str, progress: bool | None):
@@ -251,10 +270,10 @@ def _run_lbfgs(params, train, total_weight, control: GradientControl, static, pr
                 break
     finally:
         bar.close()
-    status, message, at_precision = _lbfgs_outcome(control, done, gmax, stalls, _stall_floor(state, value, dtype))
+    status, message, at_precision, warns = _lbfgs_status(control, done, gmax, stalls, _stall_floor(state, value, dtype))
     seconds = time.perf_counter() - started
     info = FitInfo(status is Status.CONVERGED, done, status, "lbfgs", message, history_frame(records), seconds, at_precision)
-    return params, info, done
+    return params, info, done, warns
 
 
 def _stall_floor(state, value: float, dtype) -> float:
@@ -290,6 +309,18 @@ def _stall_floor(state, value: float, dtype) -> float:
 def _lbfgs_outcome(control: GradientControl, done: int, gmax: float, stalls: int, floor: float) -> tuple[Status, str, bool]:
     """The status, message and ``at_precision`` of an L-BFGS run; warns unless it is at its optimum (to the working precision).
 
+    :func:`_lbfgs_status` decides; this issues its warning at once (the driver defers it
+    until a network without hidden layers has been polished, see :func:`neuralglm.fit.polish.finish_glm`).
+    """
+    status, message, at_precision, warns = _lbfgs_status(control, done, gmax, stalls, floor)
+    if warns:
+        warn(message, ConvergenceWarning)
+    return status, message, at_precision
+
+
+def _lbfgs_status(control: GradientControl, done: int, gmax: float, stalls: int, floor: float) -> tuple[Status, str, bool, bool]:
+    """The status, message, ``at_precision`` of an L-BFGS run and whether it warns.
+
     A stall (the line search can make no further progress) is not convergence: the criterion
     was not met, so the status is ``STALLED`` and ``converged`` False. It warns (the house
     rule: a fit warns when it is not at its optimum) only when the gradient is above what the
@@ -300,7 +331,7 @@ def _lbfgs_outcome(control: GradientControl, done: int, gmax: float, stalls: int
     such a stall) is what summaries read, not the message.
     """
     if gmax <= control.tol:
-        return Status.CONVERGED, Status.CONVERGED.sentence(f"largest gradient component {gmax:.2e} ≤ tol={control.tol:g}"), False
+        return Status.CONVERGED, Status.CONVERGED.sentence(f"largest gradient component {gmax:.2e} ≤ tol={control.tol:g}"), False, False
     if stalls >= compiled.LBFGS_MAX_STALLS:
         message = (
             f"{Status.STALLED.value} The line search could make no further progress after {done} iterations with largest "
@@ -311,18 +342,17 @@ def _lbfgs_outcome(control: GradientControl, done: int, gmax: float, stalls: int
                 f", within what the training precision can resolve ({floor:.2e}): stalled at working precision; "
                 "a fit with dtype='float64' can go further."
             )
-            return Status.STALLED, message, True
+            return Status.STALLED, message, True, False
         message += (
             f", above what the training precision can resolve ({floor:.2e}): scale the inputs, add an l2 penalty, or use dtype='float64'."
         )
-        warn(message, ConvergenceWarning)
-        return Status.STALLED, message, False
+        return Status.STALLED, message, False, True
     message = (
         f"{Status.ITERATION_LIMIT.value} L-BFGS stopped after {done} iterations with largest gradient component "
-        f"{gmax:.2e} > tol={control.tol:g}: increase epochs."
+        f"{gmax:.2e} > tol={control.tol:g}: increase epochs (e.g. epochs={2 * control.epochs}), or add an l2 penalty "
+        "if the gradient is still large."
     )
-    warn(message, ConvergenceWarning)
-    return Status.ITERATION_LIMIT, message, False
+    return Status.ITERATION_LIMIT, message, False, True
 
 
 def _run_minibatch(
@@ -374,33 +404,61 @@ def _run_minibatch(
     finally:
         bar.close()
     n_epochs = len(records)
-    status, message = _minibatch_outcome(control, stopped, validation is not None, best_epoch, n_epochs)
+    status, message, warns = _minibatch_status(control, stopped, validation is not None, best_epoch, n_epochs)
     info = FitInfo(
         status is Status.CONVERGED, n_epochs, status, control.solver, message, history_frame(records), time.perf_counter() - started
     )
     if validation is None:
-        return params, info, n_epochs
-    return best_params, info, best_epoch
+        return params, info, n_epochs, warns
+    return best_params, info, best_epoch, warns
 
 
 def _minibatch_outcome(control: GradientControl, stopped: bool, monitored: bool, best_epoch: int, n_epochs: int) -> tuple[Status, str]:
-    """The status and message of an Adam/SGD run; warns when it ran out of epochs while still improving.
+    """The status and message of an Adam/SGD run; warns unless it stopped early on validation (see :func:`_minibatch_status`)."""
+    status, message, warns = _minibatch_status(control, stopped, monitored, best_epoch, n_epochs)
+    if warns:
+        warn(message, ConvergenceWarning)
+    return status, message
 
-    Without a validation set, the plateau of the (noisy, minibatch) training deviance is the
-    stopping rule the user set (``tol``, ``patience``), as scikit-learn's ``n_iter_no_change``:
-    it ends the run without a warning, but it is ``STALLED``, not convergence, since no
-    criterion shows an optimum. Early stopping is a regularizer: ``EARLY_STOPPED``, no warning.
+
+def _minibatch_status(control: GradientControl, stopped: bool, monitored: bool, best_epoch: int, n_epochs: int) -> tuple[Status, str, bool]:
+    """The status and message of an Adam/SGD run, and whether it warns.
+
+    Early stopping is a regularizer: ``EARLY_STOPPED`` with the best validation weights
+    restored is the intended optimum on held-out data, and does not warn. Without a validation
+    set, the plateau of the (noisy, minibatch) training deviance (``tol``, ``patience``, as
+    scikit-learn's ``n_iter_no_change``) is ``STALLED``: the noise of the minibatch steps can
+    hide the remaining progress, so no criterion shows an optimum, and it warns with what to
+    change (issue 9: Adam on a GLM stopped there 0.4-2 standard errors from the optimum). So
+    does running out of epochs.
     """
     if stopped and monitored:
-        return Status.EARLY_STOPPED, Status.EARLY_STOPPED.sentence(f"best validation deviance at epoch {best_epoch} of {n_epochs}")
-    if stopped:
-        return Status.STALLED, (
-            f"{Status.STALLED.value} The training deviance improved by less than tol={control.tol:g} for {control.patience} epochs "
-            "(a plateau of the minibatch deviance; no criterion shows an optimum)."
-        )
-    message = (
-        f"{Status.ITERATION_LIMIT.value} The maximum number of epochs ({control.epochs}) was reached while the "
-        f"{'validation' if monitored else 'training'} deviance was still improving: increase epochs or the learning rate."
+        return Status.EARLY_STOPPED, Status.EARLY_STOPPED.sentence(f"best validation deviance at epoch {best_epoch} of {n_epochs}"), False
+    rate = (
+        "a decaying learning_rate schedule"
+        if callable(control.learning_rate)
+        else f"a lower learning_rate= (now {control.learning_rate:g})"
     )
-    warn(message, ConvergenceWarning)
-    return Status.ITERATION_LIMIT, message
+    if stopped:
+        return (
+            Status.STALLED,
+            (
+                f"{Status.STALLED.value} The training deviance improved by less than tol={control.tol:g} for {control.patience} epochs "
+                f"after {n_epochs} epochs: a plateau of the minibatch deviance, whose noise can hide the remaining progress, so no "
+                f"criterion shows an optimum. Use early_stopping=True (held-out deviance, best weights restored), {rate}, a larger "
+                "batch_size=, or solver='lbfgs'."
+            ),
+            True,
+        )
+    if monitored and best_epoch < n_epochs:
+        progress = (
+            f"with the best validation deviance at epoch {best_epoch}, before patience={control.patience} epochs without "
+            f"improvement ran out: increase epochs (e.g. epochs={2 * control.epochs}), or lower patience="
+        )
+    else:
+        progress = (
+            f"while the {'validation' if monitored else 'training'} deviance was still improving: increase epochs "
+            f"(e.g. epochs={2 * control.epochs}) or the learning rate" + ("" if monitored else ", or use early_stopping=True")
+        )
+    message = f"{Status.ITERATION_LIMIT.value} The maximum number of epochs ({control.epochs}) was reached {progress}."
+    return Status.ITERATION_LIMIT, message, True

@@ -77,6 +77,13 @@ class Status(enum.Enum):
     deviance on a plateau without a validation set to tell noise from progress);
     ``EARLY_STOPPED`` is the regularizer of early stopping, not an optimum of the training
     objective; ``ITERATION_LIMIT`` ran out of iterations (or epochs).
+
+    A fit short of its optimum warns (:class:`~neuralglm.errors.ConvergenceWarning`) with what
+    to change: ``ITERATION_LIMIT`` always, ``STALLED`` unless it is an L-BFGS stall at the
+    working precision (:attr:`FitInfo.at_precision`); ``EARLY_STOPPED`` does not warn (the
+    best weights on held-out data are the intended fit). A network without hidden layers
+    fitted by a gradient solver is ``CONVERGED`` only within 0.05 standard errors of its
+    (penalized) maximum-likelihood estimates (:mod:`neuralglm.fit.polish`).
     """
 
     CONVERGED = "The convergence criterion was met."

@@ -7,6 +7,7 @@ with standard errors that are conditional on the features.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from functools import partial
 from typing import ClassVar
@@ -32,9 +33,28 @@ from neuralglm.results.call import FitCall
 from neuralglm.results.common import PREDICT_TYPES, FitStatistics, Fitted, ModelFileInfo, ResultBase, fit_statistics
 from neuralglm.results.model_file import ArrayStore
 from neuralglm.results.network_summary import AIC_CAVEAT, NetworkSummary
-from neuralglm.results.result import fitted_from_dict, fitted_to_dict, refit_glm
+from neuralglm.results.result import FitResult, fitted_from_dict, fitted_to_dict, refit_glm
 
-__all__ = ["AIC_CAVEAT", "PREDICT_TYPES", "NetworkResult", "NetworkSummary", "make_network_result"]
+__all__ = ["AIC_CAVEAT", "CONDITIONAL_SE_NOTE", "PREDICT_TYPES", "NetworkResult", "NetworkSummary", "OutputLayerFit", "make_network_result"]
+
+CONDITIONAL_SE_NOTE = (
+    "The standard errors are conditional on the learned features (treated as fixed covariates): they ignore that "
+    "the hidden layers were estimated from the same data, so they understate the uncertainty of the network's predictions."
+)
+
+
+@dataclass(frozen=True, eq=False)
+class OutputLayerFit(FitResult):
+    """The output layer of a network refitted as a GLM on its learned features (:meth:`NetworkResult.output_glm`).
+
+    A :class:`~neuralglm.FitResult` in every respect (saved and loaded as one); its summary
+    says that the standard errors are conditional on the learned features.
+    """
+
+    def summary(self, level: float = 0.95):
+        """The GLM summary, with a note that the standard errors treat the learned features as fixed covariates."""
+        summary = super().summary(level)
+        return dataclasses.replace(summary, header=(*summary.header, f"Note: {CONDITIONAL_SE_NOTE}"))
 
 
 def _forward(arch: Architecture, params: Params, inputs: np.ndarray, offset: np.ndarray, link: Link):
@@ -180,11 +200,14 @@ class NetworkResult(ResultBase):
         equal the network's. Units that are
         constant on the training data (e.g. dead ReLUs) are dropped: their weight is not
         identified and does not change any prediction. The standard errors are conditional on
-        the features (they ignore the uncertainty of the hidden layers).
+        the features, treated as fixed covariates (they ignore the uncertainty of the hidden
+        layers); with hidden layers the result's summary says so.
 
         Returns
         -------
         FitResult
+            an :class:`OutputLayerFit` (a ``FitResult`` whose summary carries that note) when
+            the network has hidden layers.
         """
         self._fitted("output_glm()")
         design = self.design
@@ -202,7 +225,10 @@ class NetworkResult(ResultBase):
             aliased = aliased_columns(X, design.total_weights)
             keep = [j for j in range(X.shape[1]) if j not in aliased]
             X, names = X[:, keep], [names[j] for j in keep]
-        return refit_glm(X, names, design, self.family, self.link, cov_type=cov_type or self.cov_type, dispersion=dispersion)
+        glm = refit_glm(X, names, design, self.family, self.link, cov_type=cov_type or self.cov_type, dispersion=dispersion)
+        if self.architecture.n_hidden == 0:
+            return glm  # the inputs themselves: nothing was learned, the standard errors are the GLM's
+        return OutputLayerFit(**{f.name: getattr(glm, f.name) for f in dataclasses.fields(glm)})
 
     def summary(self, coefficients: bool = False):
         """Architecture, parameter count, fit statistics and training history.

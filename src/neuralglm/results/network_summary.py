@@ -10,10 +10,32 @@ import pandas as pd
 from neuralglm.results.summary import family_params_lines, html_summary
 
 AIC_CAVEAT = (
-    "AIC/BIC count every weight and bias as a parameter (k). Network parameters are not identifiable "
-    "(units can be permuted, some may be redundant), so k overstates the effective degrees of freedom and "
-    "the usual asymptotics do not hold: compare held-out deviance before trusting these criteria."
+    "AIC/BIC use the nominal parameter count k (every weight and bias). Network parameters are not identifiable "
+    "(units can be permuted, some may be redundant), so the count is nominal: k overstates the effective degrees of "
+    "freedom and the usual asymptotics do not hold. Compare held-out deviance before trusting these criteria."
 )
+PENALIZED_AIC_CAVEAT = (
+    "AIC/BIC use the nominal parameter count k (every coefficient). The l2 penalty shrinks the coefficients, so the "
+    "effective degrees of freedom are fewer than k and these criteria are nominal: compare held-out deviance."
+)
+CONDITIONAL_TABLE = "the features are treated as fixed covariates, so the standard errors ignore the uncertainty of the hidden layers."
+OVERPARAMETERIZED = (
+    "more parameters than observations (df_resid ≤ 0): the network can interpolate the data, and the dispersion, AIC "
+    "and BIC have nothing to be estimated from. Use fewer hidden units, an l2 penalty, or more data."
+)
+
+
+def aic_caveat(net) -> str | None:
+    """The note printed under AIC/BIC: why k is nominal for a network (or a penalized GLM); None for an unpenalized GLM.
+
+    A network without hidden layers and without a penalty on its output layer is the GLM itself
+    (polished to the maximum-likelihood estimates), whose AIC is R's.
+    """
+    if net.architecture.n_hidden:
+        return AIC_CAVEAT
+    if net.control.l2 and net.control.penalize_output:
+        return PENALIZED_AIC_CAVEAT
+    return None
 
 
 def _status_words(info) -> str:
@@ -85,13 +107,21 @@ class NetworkSummary:
             # A stall at working precision did not warn (the training dtype can go no further):
             # its line is a note; anything else short of the optimum is a warning, as it warned.
             header.append(f"{'Note' if info.at_precision else 'Warning'}: {info.message}")
+        elif info.status.name == "CONVERGED" and info.solver in ("adam", "sgd"):
+            # Adam/SGD have no convergence criterion of their own: a converged minibatch fit is a
+            # network without hidden layers polished to its optimum (fit/polish.py); say how.
+            header.append(f"Note: {info.message}")
+        if net.df_resid <= 0:
+            header.append(f"Warning: {OVERPARAMETERIZED}")
         shown = _history_rows(info.history, net.best_epoch, validation=control.early_stopping)
         footer = [
             f"Deviance {net.deviance:,.6g} · Null deviance {net.null_deviance:,.6g} · Deviance explained {100 * net.deviance_explained:.2f}%",
             f"Log-likelihood {net.loglik:,.6g} · AIC {net.aic:,.6g} · BIC {net.bic:,.6g}",
             *family_params_lines(net.family_params),
-            f"Note: {AIC_CAVEAT}",
         ]
+        caveat = aic_caveat(net)
+        if caveat is not None:
+            footer.append(f"Note: {caveat}")
         table = None
         if coefficients:
             table = net.output_glm().coef_table()
@@ -101,7 +131,7 @@ class NetworkSummary:
         lines = [*self.header, "", "Training history (mean deviance per unit weight):", self.history.to_string(index=False), ""]
         if self.coefficients is not None:
             lines += [
-                "Output layer refitted as a GLM, conditional on learned features:",
+                f"Output layer refitted as a GLM, conditional on learned features: {CONDITIONAL_TABLE}",
                 self.coefficients.to_string(float_format=lambda v: f"{v:.6g}"),
                 "",
             ]
@@ -115,7 +145,7 @@ class NetworkSummary:
         parts = [self.history.to_html(index=False, float_format=lambda v: f"{v:.6g}")]
         if self.coefficients is not None:
             parts += [
-                "<div>Output layer refitted as a GLM, conditional on learned features:</div>",
+                f"<div>Output layer refitted as a GLM, conditional on learned features: {CONDITIONAL_TABLE}</div>",
                 self.coefficients.to_html(float_format=lambda v: f"{v:.6g}"),
             ]
         return html_summary(self.header, parts, self.footer)

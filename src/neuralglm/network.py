@@ -53,7 +53,7 @@ DEFAULT_TOL = {"lbfgs": 1e-5, "adam": 1e-4, "sgd": 1e-4}
 MINIBATCH_SOLVERS = ("adam", "sgd")
 
 
-def default_l2(design: Design, family: Family, link: Link, output_bias: float | None) -> float:
+def default_l2(design: Design, family: Family, link: Link) -> float:
     """``l2="auto"`` for a network: :data:`DEFAULT_L2` × √φ₀, φ₀ the null model's Pearson dispersion.
 
     Why the square root: if the response is measured in other units (y → c·y, Gaussian family),
@@ -74,12 +74,14 @@ def default_l2(design: Design, family: Family, link: Link, output_bias: float | 
     >>> df = pd.DataFrame({"x": np.arange(6.0), "y": [1.0, 3.0, 2.0, 5.0, 4.0, 6.0]})
     >>> gaussian = get_family("gaussian")
     >>> design = make_design("y ~ x", df, gaussian)
-    >>> round(default_l2(design, gaussian, get_link(None, gaussian), 3.5), 3)  # 10 × √var(y) = 10 × √3.5
+    >>> round(default_l2(design, gaussian, get_link(None, gaussian)), 3)  # 10 × √var(y) = 10 × √3.5
     18.708
     """
     if family.fixed_dispersion is not None:
         return DEFAULT_L2 * math.sqrt(float(family.fixed_dispersion))
-    eta = design.offset + (0.0 if output_bias is None else output_bias)
+    # φ₀ of the null model: the intercept-only fit (or the offset alone, for a model without intercept).
+    intercept = intercept_only(design.y, design.total_weights, design.offset, family, link) if design.has_intercept else 0.0
+    eta = design.offset + intercept
     with jax.enable_x64(True):
         mu = link.inverse(jnp.asarray(eta, dtype=jnp.float64))
         chi2 = float(derived.pearson_chi2(family, jnp.asarray(design.y), mu, jnp.asarray(design.total_weights)))
@@ -193,10 +195,8 @@ def _train(design: Design, family: Family, link: Link, arch: Architecture, setti
     scaling = fit_scaling(design.X, design.column_names)
     inputs = scaling.transform(design.X)
     has_bias = design.has_intercept
-    # The output bias starts at the null model's intercept, so training starts at the null deviance.
-    output_bias = intercept_only(design.y, design.total_weights, design.offset, family, link) if has_bias else None
     if settings["l2"] == "auto":
-        settings = {**settings, "l2": default_l2(design, family, link, output_bias)}
+        settings = {**settings, "l2": default_l2(design, family, link)}
     solver = _choose_solver(
         settings["solver"], arch, design.n_obs, arch.n_params(scaling.n_in, has_bias), settings["l2"], settings["early_stopping"]
     )
@@ -215,6 +215,8 @@ def _train(design: Design, family: Family, link: Link, arch: Architecture, setti
         tol=settings["tol"] if settings["tol"] is not None else DEFAULT_TOL[solver],
         **{name: settings[name] for name in _CONTROL_SETTINGS},
     )
+    # The output bias starts at the null model's intercept, so training starts at the null deviance.
+    output_bias = intercept_only(design.y, design.total_weights, design.offset, family, link) if has_bias else None
     seed, dtype = settings["seed"], settings["dtype"]
     solution = fit_gradient(
         inputs,

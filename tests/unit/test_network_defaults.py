@@ -27,11 +27,7 @@ def frame(n_obs: int = 300, seed: int = 0) -> pd.DataFrame:
 def auto_l2(df: pd.DataFrame, formula: str, family: str, **data) -> float:
     family_obj = get_family(family)
     link = get_link(None if family != "gamma" else "log", family_obj)
-    design = make_design(formula, df, family_obj, **data)
-    from neuralglm.family.null_model import intercept_only
-
-    bias = intercept_only(design.y, design.total_weights, design.offset, family_obj, link)
-    return network.default_l2(design, family_obj, link, bias)
+    return network.default_l2(make_design(formula, df, family_obj, **data), family_obj, link)
 
 
 def test_auto_l2_is_ten_times_the_root_of_the_null_dispersion():

@@ -68,7 +68,7 @@ def _nonlinear_truth(n_obs: int, seed: int, out: Path, epochs: int) -> dict:
     data = pd.DataFrame({"x": x, "y": _relu_truth(x) + rng.normal(scale=0.5, size=n_obs)})
     train, test = _split(data, seed)
     ols = ng.glm("y ~ x", train)
-    net = ng.fit("y ~ x", train, hidden=(16,), activation="relu", solver="lbfgs", epochs=epochs, seed=seed)
+    net = ng.fit("y ~ x", train, hidden=(16,), activation="relu", l2=0.0, solver="lbfgs", epochs=epochs, seed=seed)
     rows = {
         "OLS": (heldout_deviance(ols, test), heldout_deviance_explained(ols, test)),
         "ReLU network (16)": (heldout_deviance(net, test), heldout_deviance_explained(net, test)),
@@ -154,7 +154,7 @@ def _features(data: pd.DataFrame, seed: int, epochs: int) -> dict:
     # match it. With 4 units, nearly redundant units leave flat directions: L-BFGS reached the
     # tolerance within 5000 iterations in 1-2 of 12 checks (seeds 0-5 × n = 400, 2000); with 2 in
     # all 12 (≈ 370 iterations each), the GLM then matching to 4e-8 SD (2026-12-03).
-    net = ng.fit("y ~ x", data, hidden=(2,), activation="tanh", solver="lbfgs", dtype="float64", tol=1e-9, epochs=epochs, seed=seed)
+    net = ng.fit("y ~ x", data, hidden=(2,), activation="tanh", l2=0.0, solver="lbfgs", dtype="float64", tol=1e-9, epochs=epochs, seed=seed)
     features = net.features(data)
     print("A network with 2 tanh units on the data of section 2. Its last hidden layer (first rows):\n")
     print(features.head(4).to_string(float_format=lambda v: f"{v:.3f}"))

@@ -12,11 +12,14 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
+import jax
 import jax.numpy as jnp
+import numpy as np
 
 from neuralglm import api
 from neuralglm.data.design import Design, make_design
 from neuralglm.errors import SpecificationError
+from neuralglm.family import derived
 from neuralglm.family.family import Family
 from neuralglm.family.link import Link
 from neuralglm.family.null_model import intercept_only
@@ -42,10 +45,54 @@ DTYPES = {"float32": jnp.float32, "float64": jnp.float64}
 LBFGS_MAX_ROWS = 50_000
 LBFGS_MAX_WORK = 100_000_000
 DEFAULT_EPOCHS = {"lbfgs": 1000, "adam": 200, "sgd": 200}
+# l2="auto" with hidden layers: DEFAULT_L2 × √φ₀ (see default_l2). Measured on the grid of
+# `python -m benchmarks.defaults` (benchmarks/README.md, "Defaults", 2026-12-03; hidden (16,)):
+# of 1, 3, 10, 30 and 100, 10 closed the most of the GLM-to-truth gap at 2k rows (tanh: median
+# 91 %, ReLU: 81 %; unpenalized ReLU 67 %, one cell −113 %) and kept 99 % at 20k rows; 3 and
+# 30 left linear truths or nonlinear ones worse, 100 underfits.
+DEFAULT_L2 = 10.0
 DEFAULT_TOL = {"lbfgs": 1e-5, "adam": 1e-4, "sgd": 1e-4}
+MINIBATCH_SOLVERS = ("adam", "sgd")
 
 
-def _choose_solver(solver: str, arch: Architecture, n_obs: int, n_params: int, l2: float, early_stopping: bool) -> str:
+def default_l2(design: Design, family: Family, link: Link) -> float:
+    """``l2="auto"`` for a network: :data:`DEFAULT_L2` × √φ₀, φ₀ the null model's Pearson dispersion.
+
+    Why the square root: if the response is measured in other units (y → c·y, Gaussian family),
+    the deviance scales by c², the output weights by c and the hidden weights not at all; with
+    ReLU units (positively homogeneous) the penalized fit in the new units is the old one
+    rescaled exactly when l2 scales by c (moving a factor √c from the output to the hidden
+    layer balances the two penalties). φ₀ scales by c², so √φ₀ does it. tanh units are
+    homogeneous only in their linear range, so for them this is the compromise between the
+    hidden layer's c² and the output layer's 1 (measured: benchmarks/README.md, "Defaults").
+    For families with a fixed dispersion (binomial, Poisson) φ₀ is 1; for the Gamma family it
+    is unit-free.
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> from neuralglm.data.design import make_design
+    >>> from neuralglm.family.registry import get_family, get_link
+    >>> df = pd.DataFrame({"x": np.arange(6.0), "y": [1.0, 3.0, 2.0, 5.0, 4.0, 6.0]})
+    >>> gaussian = get_family("gaussian")
+    >>> design = make_design("y ~ x", df, gaussian)
+    >>> round(default_l2(design, gaussian, get_link(None, gaussian)), 3)  # 10 × √var(y) = 10 × √3.5
+    18.708
+    """
+    if family.fixed_dispersion is not None:
+        return DEFAULT_L2 * math.sqrt(float(family.fixed_dispersion))
+    # φ₀ of the null model: the intercept-only fit (or the offset alone, for a model without intercept).
+    intercept = intercept_only(design.y, design.total_weights, design.offset, family, link) if design.has_intercept else 0.0
+    eta = design.offset + intercept
+    with jax.enable_x64(True):
+        mu = link.inverse(jnp.asarray(eta, dtype=jnp.float64))
+        chi2 = float(derived.pearson_chi2(family, jnp.asarray(design.y), mu, jnp.asarray(design.total_weights)))
+    n_rows = design.n_obs if design.freq_weights is None else float(np.sum(design.freq_weights))
+    phi0 = chi2 / max(n_rows - 1.0, 1.0)
+    return DEFAULT_L2 * math.sqrt(phi0) if math.isfinite(phi0) and phi0 > 0.0 else DEFAULT_L2
+
+
+def _choose_solver(solver: str, arch: Architecture, n_obs: int, n_params: int, l2: float, early_stopping: bool | None) -> str:
     if solver != "auto":
         return solver
     if arch.n_hidden == 0 and l2 == 0.0 and not early_stopping:
@@ -69,15 +116,15 @@ def fit(
     weights=None,
     freq_weights=None,
     hidden: int | tuple[int, ...] = (),
-    activation: str | Callable | tuple = "relu",
+    activation: str | Callable | tuple = "tanh",
     solver: str = "auto",
     learning_rate: float | Callable[[int], float] = 1e-3,
     epochs: int | None = None,
     batch_size: int = 256,
-    l2: float = 0.0,
+    l2: float | str = "auto",
     penalize_output: bool = True,
     momentum: float = 0.9,
-    early_stopping: bool = False,
+    early_stopping: bool | None = None,
     validation_fraction: float = 0.1,
     patience: int = 10,
     tol: float | None = None,
@@ -133,6 +180,8 @@ def fit(
     settings = validate("fit", {name: scope[name] for name in PARAMETERS})
     check_fit_combinations(settings)
     arch = Architecture(hidden=settings["hidden"], activation=settings["activation"])
+    if settings["l2"] == "auto" and arch.n_hidden == 0:
+        settings["l2"] = 0.0  # without hidden layers 'auto' is the unpenalized GLM
     family_obj = get_family(settings["family"])
     link_obj = get_link(settings["link"], family_obj)
     data_arguments = {"offset": offset, "exposure": exposure, "weights": weights, "freq_weights": freq_weights, "missing": missing}
@@ -150,10 +199,15 @@ def _train(design: Design, family: Family, link: Link, arch: Architecture, setti
     scaling = fit_scaling(design.X, design.column_names)
     inputs = scaling.transform(design.X)
     has_bias = design.has_intercept
+    if settings["l2"] == "auto":
+        settings = {**settings, "l2": default_l2(design, family, link)}
     check_sample_size(design, arch.n_params(scaling.n_in, has_bias), arch.n_hidden, settings["l2"])  # warns when k ≥ n
     solver = _choose_solver(
         settings["solver"], arch, design.n_obs, arch.n_params(scaling.n_in, has_bias), settings["l2"], settings["early_stopping"]
     )
+    if settings["early_stopping"] is None:
+        # Adam chosen for many rows: the held-out deviance says when to stop (its training deviance is noisy).
+        settings = {**settings, "early_stopping": settings["solver"] == "auto" and solver in MINIBATCH_SOLVERS}
     fraction = settings["validation_fraction"]
     if settings["early_stopping"] and math.ceil(fraction * design.n_obs) >= design.n_obs:
         raise SpecificationError(

@@ -126,8 +126,10 @@ PARAMETERS: dict[str, Parameter] = {
         Parameter(
             "activation",
             (Activation(),),
-            "relu",
-            f"{', '.join(repr(a) for a in ACTIVATION_NAMES)}, any JAX-differentiable callable, or a list with one per hidden layer.",
+            "tanh",
+            f"{', '.join(repr(a) for a in ACTIVATION_NAMES)}, any JAX-differentiable callable, or a list with one per hidden layer. "
+            "The default 'tanh' is linear near 0, so weight decay shrinks the network towards a GLM-like fit (ReLU "
+            "towards 0); on benchmarks/defaults.py's grid it generalized better than 'relu' (benchmarks/README.md).",
         ),
         Parameter(
             "solver",
@@ -153,10 +155,12 @@ PARAMETERS: dict[str, Parameter] = {
         Parameter("batch_size", (_AT_LEAST_ONE,), 256, "Rows per minibatch (Adam/SGD)."),
         Parameter(
             "l2",
-            (Interval(float, 0.0, None, "left"),),
-            0.0,
+            (Interval(float, 0.0, None, "left"), Options(("auto",))),
+            "auto",
             "Weight decay on the weights (not the biases): the precision of a Gaussian prior N(0, 1/l2); "
-            "for the Gaussian family, scikit-learn's alpha.",
+            "for the Gaussian family, scikit-learn's alpha. 'auto': none without hidden layers (the GLM); with them "
+            "network.DEFAULT_L2 × √φ₀, φ₀ the intercept-only model's Pearson dispersion (1 for binomial and Poisson), "
+            "so that the fit does not depend on the unit of the response (chosen on the grid of benchmarks/defaults.py).",
         ),
         Parameter(
             "penalize_output",
@@ -172,10 +176,11 @@ PARAMETERS: dict[str, Parameter] = {
         Parameter("momentum", (Interval(float, 0.0, 1.0, "left"),), 0.9, "SGD momentum."),
         Parameter(
             "early_stopping",
-            (Boolean(),),
-            False,
+            (Boolean(), NoneValue()),
+            None,
             "Hold out a random validation_fraction of the rows, stop when their deviance has not improved for "
-            "patience epochs, and restore the best weights (Adam/SGD).",
+            "patience epochs, and restore the best weights (Adam/SGD). None: on when solver='auto' picks Adam "
+            "(many rows), off otherwise.",
         ),
         Parameter(
             "validation_fraction",
@@ -252,7 +257,8 @@ def check_fit_combinations(settings: dict[str, Any]) -> None:
         raise SpecificationError(
             f"solver='irls' fits only models without hidden layers; got hidden={hidden}. Use 'auto', 'lbfgs', 'adam' or 'sgd'."
         )
-    if solver == "irls" and (settings["l2"] or settings["early_stopping"]):
+    penalized = settings["l2"] != "auto" and settings["l2"] > 0.0  # 'auto' adds no penalty without hidden layers
+    if solver == "irls" and (penalized or settings["early_stopping"]):
         raise SpecificationError(
             "solver='irls' fits the unpenalized GLM: it takes neither l2 nor early_stopping. Use solver='lbfgs' or 'adam'."
         )

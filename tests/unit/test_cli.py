@@ -138,7 +138,7 @@ def test_flags_from_the_table_reach_ng_fit(claims_csv, tmp_path, monkeypatch):
     expected = {"hidden": (3,), "penalize_output": False, "momentum": 0.5, "patience": 4, "tol": 1e-3, "epochs": None}
     expected |= {"dispersion": "pearson", "cov_type": "sandwich", "dtype": "float64", "activation": "tanh", "verbose": True}
     assert {name: seen[name] for name in expected} == expected
-    assert seen["learning_rate"] == 1e-3 and seen["l2"] == 0.0  # untouched flags keep the table's defaults
+    assert seen["learning_rate"] == 1e-3 and seen["l2"] == "auto"  # untouched flags keep the table's defaults
 
 
 def test_debug_is_accepted_before_and_after_the_command(capsys):

@@ -57,6 +57,7 @@ def net(df):
         tol=3e-8,
         epochs=6000,
         seed=31,
+        l2=0.0,  # pinned (the default before l2="auto"): output_glm reproduces an unpenalized output layer
     )
 
 

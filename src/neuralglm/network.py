@@ -25,8 +25,8 @@ from neuralglm.family.link import Link
 from neuralglm.family.null_model import intercept_only
 from neuralglm.family.registry import get_family, get_link
 from neuralglm.fit.gradient import GradientControl, fit_gradient
-from neuralglm.fit.network_parameter import fit_network_estimating_parameter
 from neuralglm.fit.guardrails import check_sample_size
+from neuralglm.fit.network_parameter import fit_network_estimating_parameter
 from neuralglm.model.architecture import Architecture
 from neuralglm.model.inputs import fit_scaling
 from neuralglm.options import PARAMETERS, check_fit_combinations, document, validate

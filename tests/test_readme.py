@@ -26,6 +26,8 @@ def test_readme_examples_run(capsys):
     # The summary and the domain error the README shows are really what the code prints.
     assert "Generalized linear model · poisson(link=log)" in printed
     assert "The poisson family needs y ≥ 0; response 'y' has 1 row (1) outside that range." in printed
+    # The R users' block prints R's sequential anova and drop1 tables.
+    assert "NULL" in printed and "<none>" in printed
 
 
 def test_quickstart_has_exactly_two_commands():

@@ -32,6 +32,7 @@ _EXPORTS: dict[str, tuple[str, str | None]] = {
     "NeuralGLMClassifier": ("neuralglm.sklearn", "NeuralGLMClassifier"),
     "NeuralGLMRegressor": ("neuralglm.sklearn", "NeuralGLMRegressor"),
     "anova": ("neuralglm.inference.significance", "anova"),
+    "cross_validate": ("neuralglm.cross_validation", "cross_validate"),
     "datasets": ("neuralglm.datasets", None),
     "enable_compilation_cache": ("neuralglm.compilation_cache", "enable_compilation_cache"),
     "errors": ("neuralglm.errors", None),
@@ -57,6 +58,7 @@ __all__ = [
     "NetworkResult",
     "__version__",
     "anova",
+    "cross_validate",
     "datasets",
     "enable_compilation_cache",
     "errors",
@@ -97,6 +99,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see
     from neuralglm.api import glm as glm
     from neuralglm.api import glm_fit as glm_fit
     from neuralglm.compilation_cache import enable_compilation_cache as enable_compilation_cache
+    from neuralglm.cross_validation import cross_validate as cross_validate
     from neuralglm.evaluate import heldout_deviance as heldout_deviance
     from neuralglm.evaluate import heldout_deviance_explained as heldout_deviance_explained
     from neuralglm.family import family as families

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Literal, overload
 
 import numpy as np
 import pandas as pd
@@ -76,6 +77,14 @@ class _Fold:
     rows: int
     y: np.ndarray
     total_weights: np.ndarray
+
+
+@overload
+def cross_validate(models: Mapping, data, folds=..., seed: int = ..., *, return_folds: Literal[False] = ...) -> pd.DataFrame: ...
+@overload
+def cross_validate(
+    models: Mapping, data, folds=..., seed: int = ..., *, return_folds: Literal[True]
+) -> tuple[pd.DataFrame, pd.DataFrame]: ...
 
 
 def cross_validate(models: Mapping, data, folds=5, seed: int = 0, *, return_folds: bool = False):

@@ -34,6 +34,7 @@ _EXPORTS: dict[str, tuple[str, str | None]] = {
     "NeuralGLMRegressor": ("neuralglm.sklearn", "NeuralGLMRegressor"),
     "add1": ("neuralglm.inference.deviance_tables", "add1"),
     "anova": ("neuralglm.inference.significance", "anova"),
+    "cross_validate": ("neuralglm.cross_validation", "cross_validate"),
     "datasets": ("neuralglm.datasets", None),
     "drop1": ("neuralglm.inference.deviance_tables", "drop1"),
     "enable_compilation_cache": ("neuralglm.compilation_cache", "enable_compilation_cache"),
@@ -63,6 +64,7 @@ __all__ = [
     "__version__",
     "add1",
     "anova",
+    "cross_validate",
     "datasets",
     "drop1",
     "enable_compilation_cache",
@@ -105,6 +107,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see
     from neuralglm.api import glm as glm
     from neuralglm.api import glm_fit as glm_fit
     from neuralglm.compilation_cache import enable_compilation_cache as enable_compilation_cache
+    from neuralglm.cross_validation import cross_validate as cross_validate
     from neuralglm.evaluate import heldout_deviance as heldout_deviance
     from neuralglm.evaluate import heldout_deviance_explained as heldout_deviance_explained
     from neuralglm.family import family as families

@@ -103,6 +103,16 @@ def _fraction(text: str) -> float:
     return value
 
 
+def _fold_count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 2:
+        raise argparse.ArgumentTypeError(f"--folds must be an integer ≥ 2; got {text!r}")
+    return value
+
+
 def _subparser_class(common: argparse.ArgumentParser) -> type[argparse.ArgumentParser]:
     class Subparser(argparse.ArgumentParser):
         def __init__(self, **kwargs):
@@ -142,9 +152,18 @@ def _parser() -> argparse.ArgumentParser:
     predict.add_argument("--out", required=True, help="CSV file for the predictions")
     predict.add_argument("--type", choices=("response", "link"), default="response")
 
-    compare = commands.add_parser("compare", help="GLM vs network on a held-out split, in one table")
+    compare = commands.add_parser("compare", help="GLM vs network on a held-out split or by K-fold cross-validation, in one table")
     _model_arguments(compare)
-    compare.add_argument("--test-fraction", type=_fraction, default=0.25, help="share of rows held out, in (0, 1) (default 0.25)")
+    held_out = compare.add_mutually_exclusive_group()
+    held_out.add_argument("--test-fraction", type=_fraction, default=0.25, help="share of rows held out, in (0, 1) (default 0.25)")
+    held_out.add_argument(
+        "--folds",
+        type=_fold_count,
+        default=None,
+        metavar="K",
+        help="cross-validate on K folds instead (the same folds, from --seed, for both models): mean held-out deviance "
+        "per observation with its standard error, and the network's paired difference to the GLM",
+    )
 
     plot = commands.add_parser("plot", help="write diagnostic plots of a saved model for a data file")
     plot.add_argument("model")
@@ -214,10 +233,10 @@ def _load(path: str):
     return ng.load(path)
 
 
-def _fit_from_arguments(args, data, hidden):
+def _fit_from_arguments(args, data, hidden, **changes):
     import neuralglm as ng
 
-    settings = {name: getattr(args, name) for name in PARAMETERS} | {"hidden": hidden}
+    settings = {name: getattr(args, name) for name in PARAMETERS} | {"hidden": hidden} | changes
     return ng.fit(args.formula, data, exposure=args.exposure, offset=args.offset, weights=args.weights, **settings)
 
 
@@ -247,28 +266,55 @@ def _command_predict(args) -> int:
 
 
 def _command_compare(args) -> int:
+    data = _read(args.data)
+    hidden = args.hidden or (16,)
+    if args.folds is not None:
+        return _compare_by_folds(args, data, hidden)
     import numpy as np
     import pandas as pd
 
     from neuralglm.evaluate import heldout_deviance, heldout_deviance_explained
 
-    data = _read(args.data)
     held_out = np.random.default_rng(args.seed).random(len(data)) < args.test_fraction
     train, test = data.loc[~held_out], data.loc[held_out]
-    hidden = args.hidden or (16,)
-    models = {"GLM": _fit_from_arguments(args, train, ()), f"network {hidden}": _fit_from_arguments(args, train, hidden)}
+    models = _compared_models(args, train, hidden)
     rows = {}
     for name, model in models.items():
         rows[name] = {
-            "parameters": model.n_params if model.kind == "network" else model.rank,
-            "train deviance": model.deviance,
-            "AIC": model.aic,
+            **_in_sample_columns(model),
             "held-out deviance": heldout_deviance(model, test),
             "held-out % deviance explained": 100.0 * heldout_deviance_explained(model, test),
         }
     table = pd.DataFrame.from_dict(rows, orient="index")  # by rows: each column keeps its dtype (counts stay int)
     print(f"{args.formula} · {args.family} · {len(train):,} training rows, {len(test):,} held out (seed {args.seed})\n")
     print(table.to_string(float_format=lambda v: f"{v:,.3f}"))
+    return 0
+
+
+def _compared_models(args, data, hidden) -> dict:
+    # --l2, --solver and --early-stopping are the network's: the GLM row is the maximum-likelihood GLM,
+    # fitted by IRLS as ng.glm would (with --l2 it would be a ridge fit, with --solver lbfgs a float32 approximation).
+    glm = _fit_from_arguments(args, data, (), l2=0.0, solver="auto", early_stopping=False)
+    return {"GLM": glm, f"network {hidden}": _fit_from_arguments(args, data, hidden)}
+
+
+def _in_sample_columns(model) -> dict:
+    return {"parameters": model.n_params if model.kind == "network" else model.rank, "train deviance": model.deviance, "AIC": model.aic}
+
+
+def _compare_by_folds(args, data, hidden) -> int:
+    """``compare --folds K``: both models fitted to all rows (parameters, AIC), then cross-validated on the same folds."""
+    import pandas as pd
+
+    from neuralglm.cross_validation import cross_validate
+
+    models = _compared_models(args, data, hidden)
+    scores = cross_validate(models, data, folds=args.folds, seed=args.seed)
+    fitted = pd.DataFrame.from_dict({name: _in_sample_columns(model) for name, model in models.items()}, orient="index")
+    table = pd.concat([fitted, scores.add_prefix("CV ")], axis=1)
+    print(f"{args.formula} · {args.family} · {len(data):,} rows, {args.folds}-fold cross-validation (seed {args.seed})")
+    print("CV: held-out deviance per observation ± SE across folds; difference: to the GLM, paired over folds\n")
+    print(table.to_string(float_format=lambda v: f"{v:,.4g}"))
     return 0
 
 

@@ -11,10 +11,11 @@ the training rows when omitted. A model saved without its training data
 asking for them when ``data`` is omitted.
 
 Every public name of ``neuralglm.plots`` is a plotting function; the modules that hold
-them are private (``_diagnostics``, ``_fit``, ``_effects``) or, for ``training``, named
+them are private (``_diagnostics``, ``_fit``, ``_effects``, ``_features``, ``_calibration``) or, for ``training``, named
 unlike any function.
 """
 
+from neuralglm.plots._calibration import calibration_comparison as calibration_comparison
 from neuralglm.plots._diagnostics import diagnostic_panel as diagnostic_panel
 from neuralglm.plots._diagnostics import leverage_plot as leverage_plot
 from neuralglm.plots._diagnostics import qq_plot as qq_plot
@@ -22,6 +23,7 @@ from neuralglm.plots._diagnostics import residuals_vs_fitted as residuals_vs_fit
 from neuralglm.plots._diagnostics import scale_location as scale_location
 from neuralglm.plots._effects import effect_comparison as effect_comparison
 from neuralglm.plots._effects import partial_dependence as partial_dependence
+from neuralglm.plots._features import feature_curves as feature_curves
 from neuralglm.plots._fit import calibration as calibration
 from neuralglm.plots._fit import decision_surface as decision_surface
 from neuralglm.plots._fit import observed_vs_fitted as observed_vs_fitted
@@ -29,9 +31,11 @@ from neuralglm.plots.training import training_curves as training_curves
 
 __all__ = [
     "calibration",
+    "calibration_comparison",
     "decision_surface",
     "diagnostic_panel",
     "effect_comparison",
+    "feature_curves",
     "leverage_plot",
     "observed_vs_fitted",
     "partial_dependence",

@@ -32,6 +32,8 @@ _EXPORTS: dict[str, tuple[str, str | None]] = {
     "NeuralGLMClassifier": ("neuralglm.sklearn", "NeuralGLMClassifier"),
     "NeuralGLMRegressor": ("neuralglm.sklearn", "NeuralGLMRegressor"),
     "anova": ("neuralglm.inference.significance", "anova"),
+    "bootstrap": ("neuralglm.bootstrap", "bootstrap"),
+    "conformal": ("neuralglm.conformal", "conformal"),
     "datasets": ("neuralglm.datasets", None),
     "enable_compilation_cache": ("neuralglm.compilation_cache", "enable_compilation_cache"),
     "errors": ("neuralglm.errors", None),
@@ -57,6 +59,8 @@ __all__ = [
     "NetworkResult",
     "__version__",
     "anova",
+    "bootstrap",
+    "conformal",
     "datasets",
     "enable_compilation_cache",
     "errors",
@@ -96,7 +100,9 @@ if TYPE_CHECKING:  # what type checkers and IDEs see
     from neuralglm import plots as plots
     from neuralglm.api import glm as glm
     from neuralglm.api import glm_fit as glm_fit
+    from neuralglm.bootstrap import bootstrap as bootstrap
     from neuralglm.compilation_cache import enable_compilation_cache as enable_compilation_cache
+    from neuralglm.conformal import conformal as conformal
     from neuralglm.evaluate import heldout_deviance as heldout_deviance
     from neuralglm.evaluate import heldout_deviance_explained as heldout_deviance_explained
     from neuralglm.family import family as families

@@ -32,8 +32,8 @@ _EXPORTS: dict[str, tuple[str, str | None]] = {
     "NeuralGLMClassifier": ("neuralglm.sklearn", "NeuralGLMClassifier"),
     "NeuralGLMRegressor": ("neuralglm.sklearn", "NeuralGLMRegressor"),
     "anova": ("neuralglm.inference.significance", "anova"),
-    "bootstrap": ("neuralglm.bootstrap", "bootstrap"),
-    "conformal": ("neuralglm.conformal", "conformal"),
+    "bootstrap": ("neuralglm.bootstrapping", "bootstrap"),
+    "conformal": ("neuralglm.conformal_prediction", "conformal"),
     "datasets": ("neuralglm.datasets", None),
     "enable_compilation_cache": ("neuralglm.compilation_cache", "enable_compilation_cache"),
     "errors": ("neuralglm.errors", None),
@@ -100,9 +100,9 @@ if TYPE_CHECKING:  # what type checkers and IDEs see
     from neuralglm import plots as plots
     from neuralglm.api import glm as glm
     from neuralglm.api import glm_fit as glm_fit
-    from neuralglm.bootstrap import bootstrap as bootstrap
+    from neuralglm.bootstrapping import bootstrap as bootstrap
     from neuralglm.compilation_cache import enable_compilation_cache as enable_compilation_cache
-    from neuralglm.conformal import conformal as conformal
+    from neuralglm.conformal_prediction import conformal as conformal
     from neuralglm.evaluate import heldout_deviance as heldout_deviance
     from neuralglm.evaluate import heldout_deviance_explained as heldout_deviance_explained
     from neuralglm.family import family as families

@@ -24,7 +24,7 @@ import pandas as pd
 import pytest
 
 import neuralglm as ng
-from neuralglm.conformal import conformal_quantile
+from neuralglm.conformal_prediction import conformal_quantile
 from neuralglm.errors import SpecificationError
 
 N_TRAIN = 1000

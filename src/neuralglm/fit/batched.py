@@ -1,6 +1,6 @@
 """Many refits of one model at once: the same design, one weight vector per refit, ``jax.vmap`` over the weights.
 
-The bootstrap (:mod:`neuralglm.bootstrap`) resamples rows as frequency weights, so every
+The bootstrap (:mod:`neuralglm.bootstrapping`) resamples rows as frequency weights, so every
 refit shares ``X``, ``y`` and the offset and differs only in its weights. Vectorizing over the
 weights turns the refits' matrix-vector products into matrix-matrix products (one BLAS call
 for all refits instead of one per refit) and compiles one computation for all of them.

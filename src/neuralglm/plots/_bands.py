@@ -13,7 +13,9 @@ from neuralglm.plots._common import PALETTE, POINT_STYLE, new_axes, style
 _NEEDED = ("fit", "lower", "upper")
 
 
-def prediction_bands(data, x: str, bands, *, observed: str | None = None, per: str | None = None, ax=None, title: str | None = None):
+def prediction_bands(
+    data, x: str, bands, *, observed: str | None = None, per: str | None = None, kind: str = "band", ax=None, title: str | None = None
+):
     """Predictions and their intervals against the column ``x`` of ``data``, one shaded band per method.
 
     Parameters
@@ -25,6 +27,9 @@ def prediction_bands(data, x: str, bands, *, observed: str | None = None, per: s
         drawn in order with the palette's colours.
     observed : a column of ``data`` to draw as points (e.g. the response).
     per : a column to divide everything by (e.g. an exposure: counts become rates).
+    kind : ``"band"`` (a shaded band and the fitted curve: for rows on a grid of ``x``) or
+        ``"bars"`` (one vertical interval per row, the methods side by side: for cells of a
+        table, whose intervals need not vary smoothly with ``x``).
     ax : matplotlib Axes to draw on (a new figure when None).
 
     Returns
@@ -42,6 +47,8 @@ def prediction_bands(data, x: str, bands, *, observed: str | None = None, per: s
     >>> ax.get_ylabel()
     'claims per holders'
     """
+    if kind not in ("band", "bars"):
+        raise SpecificationError(f"The 'kind' parameter of prediction_bands must be 'band' or 'bars'. Got {kind!r} instead.")
     frames = {"prediction": bands} if isinstance(bands, pd.DataFrame) else bands
     if not isinstance(frames, Mapping) or not frames:
         raise SpecificationError(
@@ -54,8 +61,11 @@ def prediction_bands(data, x: str, bands, *, observed: str | None = None, per: s
             raise DataError(f"prediction_bands needs the column {column!r} in data; it has {', '.join(map(str, data.columns[:10]))}.")
     order = np.argsort(data[x].to_numpy(), kind="stable")
     scale = np.ones(len(data)) if per is None else data[per].to_numpy(dtype=np.float64)
-    xs = data[x].to_numpy()[order]
+    xs = data[x].to_numpy(dtype=np.float64)[order]
     ax = new_axes(ax)
+    # Side-by-side intervals: each method shifted by a fraction of the smallest gap between x values.
+    gaps = np.diff(np.unique(xs))
+    dodge = 0.25 * (float(gaps.min()) if gaps.size else 1.0) / max(1, len(frames) - 1)
     if observed is not None:
         ax.scatter(xs, (data[observed].to_numpy(dtype=np.float64) / scale)[order], label=observed, **POINT_STYLE)
     for (label, frame), colour in zip(frames.items(), PALETTE[1:], strict=False):
@@ -65,8 +75,13 @@ def prediction_bands(data, x: str, bands, *, observed: str | None = None, per: s
         values = {c: (frame[c].to_numpy(dtype=np.float64) / scale)[order] for c in _NEEDED}
         level = frame.attrs.get("level")
         text = f"{label} ({level:.0%})" if isinstance(level, float) else label
-        ax.fill_between(xs, values["lower"], values["upper"], color=colour, alpha=0.22, linewidth=0, label=text, step=None)
-        ax.plot(xs, values["fit"], color=colour, linewidth=1.6)
+        if kind == "band":
+            ax.fill_between(xs, values["lower"], values["upper"], color=colour, alpha=0.22, linewidth=0, label=text)
+            ax.plot(xs, values["fit"], color=colour, linewidth=1.6)
+        else:
+            at = xs + dodge * (list(frames).index(label) - (len(frames) - 1) / 2)
+            ax.vlines(at, values["lower"], values["upper"], color=colour, alpha=0.7, linewidth=1.4, label=text)
+            ax.plot(at, values["fit"], "_", color=colour, markersize=5)
     ylabel = (observed or "prediction") if per is None else f"{observed or 'prediction'} per {per}"
     style(ax, title, x, ylabel)
     ax.legend(frameon=False, fontsize=9)

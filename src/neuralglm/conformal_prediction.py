@@ -31,7 +31,7 @@ import jax
 import numpy as np
 import pandas as pd
 
-from neuralglm.bootstrap import check_level
+from neuralglm.bootstrapping import check_level
 from neuralglm.errors import DataError, SpecificationError
 from neuralglm.evaluate import evaluation_design
 from neuralglm.results.common import ResultBase

@@ -150,7 +150,9 @@ def bootstrap(
 def _glm_replicates(fit, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     design = fit.design
     X = design.checked_X()
-    products = batched.column_products(X)
+    n, p = X.shape
+    small = n * p * p * 8 <= batched.PRODUCTS_MAX_BYTES
+    products = batched.column_products(X) if small else None
     beta = fit.coef.to_numpy(dtype=np.float64)
 
     def run(group):
@@ -169,7 +171,7 @@ def _glm_replicates(fit, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             )
             return coefs, ok
 
-    coefs, ok = batched.in_groups(weights, 8 * design.n_obs, batched.GLM_GROUP_BYTES, run)
+    coefs, ok = batched.in_groups(weights, 8 * n * (1 if small else p + 1), batched.GLM_GROUP_BYTES, run)
     return np.asarray(coefs, dtype=np.float64), np.asarray(ok, dtype=bool)
 
 

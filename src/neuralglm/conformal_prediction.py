@@ -19,7 +19,9 @@ interval is on counts and widens with the new row's exposure as :math:`\sqrt{\mu
 
 Discrete responses (Poisson, binomial counts) are conservative: the event
 :math:`|y - \mu| \le q \sqrt{\phi V(\mu)/w}` jumps at the attainable values of :math:`y`,
-so coverage is at least ``level`` and typically a few points above it (more for small means).
+so coverage is at least ``level`` and can only err upwards: negligibly for expected counts of a
+few or more (90.01% at level 0.9 for a Poisson rate network in the test suite, counts ≈ 0.1–25),
+by points when most counts are 0 or 1.
 """
 
 from __future__ import annotations

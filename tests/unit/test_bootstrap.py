@@ -132,3 +132,24 @@ def test_bad_input(claims_glm):
     claims_glm.save(buffer)
     with pytest.raises(ModelFileError, match="bootstrap\\(\\) needs the training data"):
         ng.bootstrap(ng.load(io.BytesIO(buffer.getvalue())))
+
+
+def test_batched_irls_without_column_products_agrees():
+    # The large-design path (each refit weighs X itself) gives the same refits as the products path.
+    import jax
+
+    from neuralglm.family.registry import get_family, get_link
+    from neuralglm.fit import batched
+
+    rng = np.random.default_rng(2)
+    X = np.column_stack([np.ones(50), rng.normal(size=(50, 2))])
+    y = rng.poisson(np.exp(X @ np.array([0.3, 0.5, -0.2]))).astype(float)
+    counts = rng.poisson(1.0, size=(4, 50)).astype(float)
+    family = get_family("poisson")
+    args = (np.zeros(3), X)
+    with jax.enable_x64(True):
+        a = batched.irls_replicates(
+            *args, batched.column_products(X), y, counts, np.zeros(50), 1e-10, family=family, link=get_link(None, family), max_iter=50
+        )
+        b = batched.irls_replicates(*args, None, y, counts, np.zeros(50), 1e-10, family=family, link=get_link(None, family), max_iter=50)
+    assert np.all(np.asarray(a[2])) and np.allclose(np.asarray(a[0]), np.asarray(b[0]), rtol=0, atol=1e-10)

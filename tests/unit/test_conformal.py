@@ -6,13 +6,15 @@ intervals are calibrated on one and their coverage counted on the other. Conform
 holds given the trained model, so one network per family suffices; the model need not be good.
 
 Why these bands: with n calibration rows the coverage of a level-0.9 interval, averaged over
-calibration sets, is ⌈0.9(n+1)⌉/(n+1) = 0.9 exactly at n = 1,999, and at most 0.9 + 1/(n+1)
+calibration sets, is ⌈0.9(n+1)⌉/(n+1) = 90.005% at n = 2,000, and at most 0.9 + 1/(n+1)
 for a continuous response. One split's coverage varies by √(0.9·0.1/(n+2)) (the calibration
 quantile's Beta law) and √(0.9·0.1/n) (the test rows), together 0.95%; over ``N_SPLITS`` = 60
 splits the mean's standard error is 0.12%. "At least nominal" is checked as ≥ 90% − 3 SE
-(89.63%), "not more than 3 points above" as ≤ 93%. Discrete families (Poisson) are checked only
-from below: their coverage is conservative (a count y lies in the interval or not as the
-interval's ends cross integers), measured 1–3 points above nominal here.
+(89.63%), "not more than 3 points above" as ≤ 93%. Measured (these seeds): Gaussian 90.15%,
+Gamma 90.06%, Poisson with exposure 90.01%. Discrete families (Poisson) are checked only from
+below: their coverage can only err upwards (a count lies in the interval or not as the
+interval's ends cross integers), by little here (expected counts ≈ 0.1–25, most above 1) and more
+for small means, where a few attainable values carry most of the probability.
 """
 
 from __future__ import annotations

@@ -39,6 +39,7 @@ from neuralglm.fit import gradient_steps as compiled
 from neuralglm.model.architecture import Architecture
 
 GLM_GROUP_BYTES = 1 << 27  # 128 MiB of weights per group: 200 refits × 80,000 rows in float64
+PRODUCTS_MAX_BYTES = 1 << 28  # column_products beyond 256 MiB (n·p² float64): weigh X per refit instead
 NETWORK_GROUP_BYTES = 1 << 21  # 2 MiB of hidden activations per group: 6 refits at n = 5,000, width 16, float32
 
 
@@ -71,7 +72,10 @@ def column_products(X: np.ndarray) -> np.ndarray:
 def irls_replicates(beta, X, products, y, weights, offset, epsilon, *, family: Family, link: Link, max_iter: int):
     """IRLS for each row of ``weights`` (``(refits, n_obs)``, total weights), all starting at ``beta``.
 
-    Returns ``(coefficients (refits, p), deviance, converged, iterations)``. A refit whose Gram
+    ``products`` is :func:`column_products` of ``X``, or ``None`` where it would be too large
+    (then each refit forms its weighted Gram matrix from ``X``, and groups should hold
+    ``(refits, n_obs, p)`` in memory). Returns ``(coefficients (refits, p), deviance,
+    converged, iterations)``. A refit whose Gram
     matrix is singular (e.g. a factor level with no resampled row) ends with non-finite values
     and ``converged`` False. Call it with float64 enabled.
     """
@@ -91,7 +95,8 @@ def irls_replicates(beta, X, products, y, weights, offset, epsilon, *, family: F
             # Rows left out of this resample carry no weight; where() keeps 0 · inf from making NaN.
             working_w = jnp.where(counted, derived.irls_weights(family, link, mu, w), 0.0)
             z = jnp.where(counted, derived.working_response(link, eta, y, mu, offset), 0.0)
-            gram = (working_w @ products).reshape(p, p)
+            # products=None (too large to hold): each refit weighs X itself, (group, n, p) at once.
+            gram = X.T @ (working_w[:, None] * X) if products is None else (working_w @ products).reshape(p, p)
             factor = jnp.linalg.cholesky(gram)
             new = jax.scipy.linalg.cho_solve((factor, True), X.T @ (working_w * z))
             new_dev = deviance_at(new, w)

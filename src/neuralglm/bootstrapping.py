@@ -86,7 +86,10 @@ def bootstrap(
     Parameters
     ----------
     fit : a GLM (``ng.glm``, ``ng.glm_fit``) or a network (``ng.fit``) with its training data.
-    n_boot : number of bootstrap replicates (≥ 2; 200 or more for 95% intervals).
+    n_boot : number of bootstrap replicates (≥ 2). 200 suffice for ``se_fit``; a 95% percentile
+        interval reads its ends off the replicates' tails, so use 1,000 for it: with 200, 95%
+        intervals of a Poisson GLM's mean covered 93.8% in simulation, with 1,000 94.6%
+        (``tests/unit/test_bootstrap.py``).
     seed : seeds the resampling; the same seed gives the same replicates.
     resample : ``"poisson"`` (each row drawn Poisson(1) times: the counts are independent) or
         ``"multinomial"`` (n rows drawn with replacement, Efron's bootstrap). Frequency

@@ -95,3 +95,20 @@ def test_quantile_and_exposure_scaling():
     assert (bands["lower"] >= 0).all()  # clipped to the counts' range
     with pytest.raises(SpecificationError, match=r"The 'level' parameter of conformal must be a float in the range \(0.0, 1.0\)"):
         ng.conformal(fit, df.iloc[40:], level=1.5)
+
+
+def test_prediction_bands_plot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    df = ng.datasets.load_insurance()
+    fit = ng.glm("claims ~ group + age", df.iloc[:40], family="poisson", exposure="holders")
+    bands = ng.conformal(fit, df.iloc[40:], level=0.8).predict(df)
+    ax = ng.plots.prediction_bands(df, "holders", {"a": bands, "b": bands}, observed="claims", per="holders", kind="bars")
+    assert len(ax.collections) == 3  # the points and one set of vertical intervals per method
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["claims", "a (80%)", "b (80%)"]
+    plt.close(ax.figure)
+    with pytest.raises(SpecificationError, match="The 'kind' parameter of prediction_bands"):
+        ng.plots.prediction_bands(df, "holders", bands, kind="ribbon")

@@ -59,9 +59,10 @@ def prediction_bands(
     for column in (x, observed, per):
         if column is not None and column not in data:
             raise DataError(f"prediction_bands needs the column {column!r} in data; it has {', '.join(map(str, data.columns[:10]))}.")
-    order = np.argsort(data[x].to_numpy(), kind="stable")
+    positions, ticks = _positions(data[x])
+    order = np.argsort(positions, kind="stable")
     scale = np.ones(len(data)) if per is None else data[per].to_numpy(dtype=np.float64)
-    xs = data[x].to_numpy(dtype=np.float64)[order]
+    xs = positions[order]
     ax = new_axes(ax)
     # Side-by-side intervals: each method shifted by a fraction of the smallest gap between x values.
     gaps = np.diff(np.unique(xs))
@@ -83,6 +84,16 @@ def prediction_bands(
             ax.vlines(at, values["lower"], values["upper"], color=colour, alpha=0.7, linewidth=1.4, label=text)
             ax.plot(at, values["fit"], "_", color=colour, markersize=5)
     ylabel = (observed or "prediction") if per is None else f"{observed or 'prediction'} per {per}"
+    if ticks is not None:
+        ax.set_xticks(range(len(ticks)), ticks)
     style(ax, title, x, ylabel)
     ax.legend(frameon=False, fontsize=9)
     return ax
+
+
+def _positions(column: pd.Series) -> tuple[np.ndarray, list[str] | None]:
+    """Numbers to draw ``column`` at: itself when numeric, else the position of each level (and the level labels)."""
+    if pd.api.types.is_numeric_dtype(column) and not isinstance(column.dtype, pd.CategoricalDtype):
+        return column.to_numpy(dtype=np.float64), None
+    categorical = column.astype("category")
+    return categorical.cat.codes.to_numpy(dtype=np.float64), [str(level) for level in categorical.cat.categories]

@@ -34,6 +34,8 @@ _EXPORTS: dict[str, tuple[str, str | None]] = {
     "NeuralGLMRegressor": ("neuralglm.sklearn", "NeuralGLMRegressor"),
     "add1": ("neuralglm.inference.deviance_tables", "add1"),
     "anova": ("neuralglm.inference.significance", "anova"),
+    "bootstrap": ("neuralglm.bootstrapping", "bootstrap"),
+    "conformal": ("neuralglm.conformal_prediction", "conformal"),
     "cross_validate": ("neuralglm.cross_validation", "cross_validate"),
     "datasets": ("neuralglm.datasets", None),
     "drop1": ("neuralglm.inference.deviance_tables", "drop1"),
@@ -64,6 +66,8 @@ __all__ = [
     "__version__",
     "add1",
     "anova",
+    "bootstrap",
+    "conformal",
     "cross_validate",
     "datasets",
     "drop1",
@@ -106,7 +110,9 @@ if TYPE_CHECKING:  # what type checkers and IDEs see
     from neuralglm import plots as plots
     from neuralglm.api import glm as glm
     from neuralglm.api import glm_fit as glm_fit
+    from neuralglm.bootstrapping import bootstrap as bootstrap
     from neuralglm.compilation_cache import enable_compilation_cache as enable_compilation_cache
+    from neuralglm.conformal_prediction import conformal as conformal
     from neuralglm.cross_validation import cross_validate as cross_validate
     from neuralglm.evaluate import heldout_deviance as heldout_deviance
     from neuralglm.evaluate import heldout_deviance_explained as heldout_deviance_explained

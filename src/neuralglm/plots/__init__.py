@@ -15,6 +15,7 @@ them are private (``_diagnostics``, ``_fit``, ``_effects``, ``_features``, ``_ca
 unlike any function.
 """
 
+from neuralglm.plots._bands import prediction_bands as prediction_bands
 from neuralglm.plots._calibration import calibration_comparison as calibration_comparison
 from neuralglm.plots._diagnostics import diagnostic_panel as diagnostic_panel
 from neuralglm.plots._diagnostics import leverage_plot as leverage_plot
@@ -39,6 +40,7 @@ __all__ = [
     "leverage_plot",
     "observed_vs_fitted",
     "partial_dependence",
+    "prediction_bands",
     "qq_plot",
     "residuals_vs_fitted",
     "scale_location",

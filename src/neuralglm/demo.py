@@ -243,7 +243,37 @@ def _insurance(context: Context, earlier: dict) -> dict:
     fig, ax = plt.subplots(figsize=(6.5, 5))
     calibration_comparison(models, data, bins=10, ax=ax)
     ax.set_title("Claims per policyholder by decile of prediction (exposure-weighted)")
-    return {"table": table, "plot": _save(fig, context.out / "claims_calibration.png")}
+    return {"table": table, "network": net, "plot": _save(fig, context.out / "claims_calibration.png")}
+
+
+def _bands(context: Context, earlier: dict) -> dict:
+    import matplotlib.pyplot as plt
+
+    from neuralglm.plots import prediction_bands
+
+    data = ng.datasets.load_insurance()
+    train, calibration = _split(data, context.seed)
+    net = earlier["insurance"]["network"].refit(train)
+    boot = ng.bootstrap(net, n_boot=50 if context.n_obs < 1000 else 200, seed=context.seed)
+    mean_band = boot.predict(data, level=0.95)
+    count_band = ng.conformal(net, calibration, level=0.8).predict(data)
+    shown = pd.concat([mean_band.add_prefix("mean "), count_band[["lower", "upper"]].add_prefix("claims ")], axis=1)
+    print(f"The network refitted on {len(train)} cells; bootstrap ({boot.n_boot} refits) bands for the expected")
+    print(f"claims, conformal bands (80%, calibrated on the other {len(calibration)} cells) for the claims themselves:\n")
+    print(shown.head(6).to_string(float_format=lambda v: f"{v:,.1f}"))
+    rate = data.assign(predicted_rate=net.predict(data) / data["holders"])
+    fig, ax = plt.subplots(figsize=(7, 5))
+    prediction_bands(
+        rate,
+        "predicted_rate",
+        {"bootstrap (mean)": mean_band, "conformal (claims)": count_band},
+        observed="claims",
+        per="holders",
+        kind="bars",
+        ax=ax,
+    )
+    ax.set_title("Claims per policyholder: bands for the mean and for new claims")
+    return {"bands": shown, "plot": _save(fig, context.out / "claims_bands.png")}
 
 
 # The sections, in order: (key of its results, heading, function). A section is a function of the
@@ -255,7 +285,7 @@ SECTIONS: list[Section] = [
     ("binary", "Binary truth: logistic regression = no-hidden-layer network with sigmoid output", _binary_truth),
     ("features", "Hidden layers are feature engineering: the output layer is a GLM on them", _features),
     ("insurance", "Real data: car insurance claims (Baxter et al. 1980), exposure = policyholders", _insurance),
-    # Prediction bands (ng.bootstrap, ng.conformal) on the claims data go here, after the models they bound.
+    ("bands", "How sure is the network? Bootstrap and conformal bands on the claims data", _bands),
 ]
 
 

@@ -26,7 +26,7 @@ from neuralglm.family.null_model import intercept_only
 from neuralglm.family.registry import get_family, get_link
 from neuralglm.fit.gradient import GradientControl, fit_gradient
 from neuralglm.fit.guardrails import check_sample_size
-from neuralglm.fit.network_parameter import fit_network_estimating_parameter
+from neuralglm.fit.network_parameter import check_estimable_in_network, fit_network_estimating_parameter
 from neuralglm.model.architecture import Architecture
 from neuralglm.model.inputs import fit_scaling
 from neuralglm.options import PARAMETERS, check_fit_combinations, document, validate
@@ -199,6 +199,8 @@ def _train(design: Design, family: Family, link: Link, arch: Architecture, setti
     scaling = fit_scaling(design.X, design.column_names)
     inputs = scaling.transform(design.X)
     has_bias = design.has_intercept
+    if family.estimates_parameter:
+        check_estimable_in_network(family)  # before default_l2, which needs the family's parameter
     if settings["l2"] == "auto":
         settings = {**settings, "l2": default_l2(design, family, link)}
     check_sample_size(design, arch.n_params(scaling.n_in, has_bias), arch.n_hidden, settings["l2"])  # warns when k ≥ n

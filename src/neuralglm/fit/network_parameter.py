@@ -28,6 +28,15 @@ THETA_TOL_SE = 1e-3  # stop when a round moves θ by less than this many standar
 MAX_ROUNDS = 25  # glm.nb's alternation limit (glm.control()'s maxit)
 
 
+def check_estimable_in_network(family: Family) -> None:
+    """Refuse, before any work, a family parameter a network cannot estimate (a profiled Tweedie power)."""
+    if family.parameter_estimator != "theta_ml":
+        raise SpecificationError(
+            f"The {family.name} family's {family.parameter_name} is estimated by profile likelihood, for GLMs only "
+            f"(ng.glm): a network would be trained once per trial value. Give the value, e.g. '{family.name}(1.5)'."
+        )
+
+
 def fit_network_estimating_parameter(
     X: np.ndarray,
     y: np.ndarray,
@@ -45,11 +54,7 @@ def fit_network_estimating_parameter(
 
     ``training`` holds :func:`~neuralglm.fit.gradient.fit_gradient`'s ``seed``, ``dtype`` and ``progress``.
     """
-    if family.parameter_estimator != "theta_ml":
-        raise SpecificationError(
-            f"The {family.name} family's {family.parameter_name} is estimated by profile likelihood, for GLMs only "
-            f"(ng.glm): a network would be trained once per trial value. Give the value, e.g. '{family.name}(1.5)'."
-        )
+    check_estimable_in_network(family)
     # The intercept-only start: with the log link NB and Poisson share it (the same score equation).
     bias = intercept_only(y, weights, offset, Poisson(), link) if has_bias else None
     mu = _mean(link, np.full(len(y), 0.0 if bias is None else bias) + offset)

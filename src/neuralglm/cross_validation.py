@@ -169,6 +169,12 @@ def _check_models(models) -> dict:
             )
     first = next(iter(named.values()))
     for name, model in named.items():
+        if type(model.family) is type(first.family) and model.family != first.family:
+            raise SpecificationError(
+                f"cross_validate: model {name!r} has family {model.family}, the first model {first.family}: the deviance of "
+                "this family depends on its parameter, so their deviances are not on one scale. Fix the parameter to one "
+                "value for all models (e.g. family='negative_binomial(0.5)' instead of an estimated theta)."
+            )
         if type(model.family) is not type(first.family):
             raise SpecificationError(
                 f"cross_validate: model {name!r} has family {model.family}, the first model {first.family}: deviances of different families are not on one scale, so compare models of one family."

@@ -189,3 +189,12 @@ def test_bad_arguments_are_refused(claims, models, folds, message):
     models = {"m": ng.glm("claims ~ age", claims, family="poisson", exposure="holders")} if models is None else models
     with pytest.raises(SpecificationError, match=message):
         ng.cross_validate(models, claims, folds=folds)
+
+
+def test_models_whose_family_parameters_differ_are_refused():
+    """Negative binomial deviances depend on α: models with different α are not on one scale."""
+    claims = ng.datasets.load_insurance()
+    a = ng.glm("claims ~ group", claims, family="negative_binomial(0.1)", exposure="holders")
+    b = ng.glm("claims ~ age", claims, family="negative_binomial(0.5)", exposure="holders")
+    with pytest.raises(SpecificationError, match="depends on its parameter"):
+        ng.cross_validate({"a": a, "b": b}, claims)

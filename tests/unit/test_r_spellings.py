@@ -295,3 +295,20 @@ def test_partial_dependence_reads_the_offset_term_columns(df):
     fit = _glm("y ~ x + dose + offset(log(e))", df)
     ax = partial_dependence(fit, df, "dose")
     assert [tick.get_text() for tick in ax.get_xticklabels()] == ["low", "mid", "high", "max"]
+
+
+def test_power_of_a_narrow_integer_column_does_not_wrap_around():
+    """int32 columns (polars, Parquet) are widened before I(k^3) is evaluated: the fit equals the float column's."""
+    rng = np.random.default_rng(0)
+    k = rng.integers(1, 2000, size=300).astype(np.int32)  # k**3 reaches 8e9 > 2**31
+    frame = pd.DataFrame({"k": k, "y": 1 + 1e-9 * k.astype(float) ** 3 + rng.normal(size=300)})
+    narrow = ng.glm("y ~ I(k^3)", frame)
+    as_float = ng.glm("y ~ I(k^3)", frame.assign(k=frame["k"].astype(float)))
+    np.testing.assert_allclose(narrow.coef.to_numpy(), as_float.coef.to_numpy(), rtol=1e-10)
+    assert frame["k"].dtype == np.int32  # the caller's frame is not changed
+
+
+def test_percent_in_is_refused_not_read_as_nesting():
+    frame = pd.DataFrame({"x": [1.0, 2.0, 3.0, 4.0], "g": ["a", "b", "a", "b"], "y": [1.0, 2.0, 2.5, 4.0]})
+    with pytest.raises(SpecificationError, match="x:g"):
+        ng.glm("y ~ x %in% g", frame)

@@ -136,6 +136,11 @@ def translate(formula: str, side: str, *, columns=None) -> Translated:
     >>> translate("y ~ I(x^2) + offset(log(e))", "I(x^2) + offset(log(e))")
     Translated(text='I(x**2)', offsets=('log(e)',))
     """
+    if "%in%" in side:
+        # formulaic reads `x %in% g` as R's g/x (g + g:x); R's own %in% is the nested term x:g alone.
+        raise SpecificationError(
+            f"The term '%in%' in formula {formula!r} is not supported: write the nested term as x:g (R's x %in% g), or g/x for g + g:x."
+        )
     if columns is not None:
         for match in _AS_CALL.finditer(side):  # 'as' is a Python keyword: such a term would not even parse
             _check_functions(match.group(0) + "...)", formula, columns)
@@ -264,11 +269,30 @@ def formula_frame(frame: pd.DataFrame, ordered) -> tuple[pd.DataFrame, dict[str,
     from formulaic.transforms.contrasts import C
 
     context = dict(CONTEXT)
+    frame = _widened_integers(frame)
     if not ordered:
         return frame, context
     for name in ordered:
         context[name] = C(frame[name], r_poly_class()())
     return frame.drop(columns=list(ordered)), context
+
+
+def _widened_integers(frame: pd.DataFrame) -> pd.DataFrame:
+    """Integer columns narrower than 64 bits as int64 (values and factor levels unchanged).
+
+    Polars, pyarrow and Parquet data often arrive as int32; formulaic evaluates ``I(k^3)`` on
+    the column's own dtype, where the cube wraps around silently (R's ``^`` always gives a
+    double). int64 holds every power a model term plausibly takes; it is the dtype pandas gives
+    integers read from CSV, so the formula means the same whichever reader made the frame.
+    """
+    narrow = [
+        name
+        for name, dtype in frame.dtypes.items()
+        if pd.api.types.is_integer_dtype(dtype) and not isinstance(dtype, pd.CategoricalDtype) and np.dtype(dtype).itemsize < 8
+    ]
+    if not narrow:
+        return frame
+    return frame.astype({name: np.int64 for name in narrow})
 
 
 def ordered_in_spec(spec) -> list[str]:

@@ -164,3 +164,20 @@ def test_model_file_keeps_theta_and_its_standard_error(quine):
         warnings.simplefilter("error")
         assert_allclose(loaded.predict(quine), fit.predict(quine), rtol=0, atol=0)
     assert "Theta:" in str(loaded.summary())
+
+
+def test_drop1_of_a_glm_nb_fit_matches_r(quine):
+    """drop1 keeps θ at its estimate and leaves it out of the AIC (MASS's extractAIC.negbin), so <none> is AIC(fit) − 2."""
+    fit = ng.glm("Days ~ Eth + Sex", quine, family="negative_binomial")
+    r = run_r(
+        """
+        m <- MASS::glm.nb(Days ~ Eth + Sex, data = d, control = glm.control(epsilon = 1e-12, maxit = 100))
+        t <- drop1(m)
+        out("deviance", t$Deviance); out("aic", t$AIC)
+        """,
+        d=quine,
+    )
+    table = ng.drop1(fit)
+    assert_allclose(table["deviance"].to_numpy(), r["deviance"], rtol=1e-6)
+    assert_allclose(table["aic"].to_numpy(), r["aic"], rtol=1e-6)
+    assert table["aic"].iloc[0] == pytest.approx(fit.aic - 2.0, rel=1e-12)

@@ -130,8 +130,14 @@ def _profile_loglik(fit, deviance: np.ndarray, scale: float) -> tuple[np.ndarray
 
 
 def extract_aic(fit, k: float) -> float:
-    """R's ``extractAIC(fit, k)``: the fit's AIC with ``k`` per coefficient instead of 2."""
-    return float(fit.aic + (k - 2.0) * (fit.n_obs - fit.df_resid))
+    """R's ``extractAIC(fit, k)``: the fit's AIC with ``k`` per coefficient instead of 2.
+
+    An estimated family parameter (the negative binomial's θ) is not counted, as MASS's
+    ``extractAIC.negbin`` does not count it (``AIC(fit)`` does): drop1 and step tables of
+    ``glm.nb`` fits are 2 below ``AIC(fit)``.
+    """
+    estimated = len(getattr(fit, "family_params", ()))
+    return float(fit.aic - 2.0 * estimated + (k - 2.0) * (fit.n_obs - fit.df_resid))
 
 
 def _check_scale_k(scale, k) -> tuple[float, float]:

@@ -97,3 +97,11 @@ def test_bad_multinomial_input_is_refused():
         ng.glm("y ~ x", df, family="multinomial", offset=np.zeros(4))
     with pytest.raises(SpecificationError, match="cannot be saved"):
         ng.glm("y ~ x", df.assign(x=[1.0, 2.0, 1.5, 0.5]), family="multinomial").save("unused.npz")
+
+
+def test_tables_by_term_refuse_a_multinomial_fit_saying_why():
+    df = pd.DataFrame({"y": ["a", "b", "c", "a", "b", "c", "b", "a"], "x": [0.1, 0.5, 0.9, 0.4, 0.2, 0.7, 0.8, 0.3]})
+    fit = ng.glm("y ~ x", df, family="multinomial")
+    for table in (ng.anova, ng.drop1, ng.step):
+        with pytest.raises(SpecificationError, match="not available for multinomial fits yet"):
+            table(fit)

@@ -27,13 +27,23 @@ from neuralglm.inference.terms import Term
 TESTS = ("Chisq", "F")
 
 
-def check_glm(fit, what: str) -> None:
-    """Refuse networks (no χ²/F theory for unidentifiable parameters) and fits without their data."""
-    if getattr(fit, "kind", None) != "glm":
-        raise SpecificationError(
-            f"{what} works on GLMs (ng.glm). A network's parameters are not identifiable, so the χ²/F reference "
-            "distribution does not hold: compare networks by held-out deviance (ng.heldout_deviance)."
+def not_a_glm_error(fit, what: str) -> SpecificationError:
+    """Why ``what`` refuses ``fit``: a network's parameters are not identifiable; multinomial tables do not exist yet."""
+    if getattr(fit, "kind", None) == "multinomial":
+        return SpecificationError(
+            f"{what} works on GLMs of one response (ng.glm); tables by term are not available for multinomial fits yet. "
+            "Compare two nested multinomial fits by their deviances: the difference is the likelihood-ratio statistic."
         )
+    return SpecificationError(
+        f"{what} works on GLMs (ng.glm). A network's parameters are not identifiable, so the χ²/F reference "
+        "distribution does not hold: compare networks by held-out deviance (ng.heldout_deviance)."
+    )
+
+
+def check_glm(fit, what: str) -> None:
+    """Refuse networks (no χ²/F theory for unidentifiable parameters), multinomial fits and fits without their data."""
+    if getattr(fit, "kind", None) != "glm":
+        raise not_a_glm_error(fit, what)
     fit.require_data(what)
 
 

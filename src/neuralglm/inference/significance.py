@@ -9,7 +9,7 @@ import pandas as pd
 from scipy import stats
 
 from neuralglm.errors import SpecificationError
-from neuralglm.inference.deviance_tables import sequential_anova
+from neuralglm.inference.deviance_tables import not_a_glm_error, sequential_anova
 
 INTERVAL_COLUMNS = ("lower", "upper")
 
@@ -102,10 +102,7 @@ def anova(*fits, test: str | None = None) -> pd.DataFrame:
         raise SpecificationError("anova() needs a fitted model (one: the table by term), or several nested ones, smallest first.")
     for fit in fits:
         if getattr(fit, "kind", None) != "glm":
-            raise SpecificationError(
-                "anova() compares nested GLMs. A network's parameters are not identifiable, so the χ²/F reference "
-                "distribution does not hold: compare networks by held-out deviance (ng.heldout_deviance)."
-            )
+            raise not_a_glm_error(fit, "anova()")
     for small, big in itertools.pairwise(fits):
         if small.df_resid < big.df_resid:
             raise SpecificationError("Pass the models from the smallest (most residual df) to the largest.")

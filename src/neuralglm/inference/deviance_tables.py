@@ -161,15 +161,8 @@ def drop1_table(fit, scope: list[Term], *, scale: float = 0.0, k: float = 2.0, t
     """The drop1 table for the given droppable terms (no checks: :func:`drop1` and ``ng.step`` call it)."""
     _, model = term_tools.model_terms(fit)
     all_columns = set(range(fit.design.n_coef))
-    deviance, rank = [fit.deviance], [fit.rank]
-    for term in scope:
-        dev, r = submodel(fit, fit.design, all_columns - set(term_tools.find(term, model).columns))  # pyright: ignore[reportOptionalMemberAccess]
-        deviance.append(dev)
-        rank.append(r)
-    deviance_arr, rank_arr = np.asarray(deviance), np.asarray(rank, dtype=float)
-    loglik, dispersion = _profile_loglik(fit, deviance_arr, scale)
-    aic = loglik + k * rank_arr
-    aic = aic + (extract_aic(fit, k) - aic[0])
+    dropped = [all_columns - set(term_tools.find(term, model).columns) for term in scope]  # pyright: ignore[reportOptionalMemberAccess]
+    deviance_arr, rank_arr, loglik, aic, dispersion = _submodel_scores(fit, fit.design, dropped, scale, k, (fit.deviance, fit.rank))
     df = np.r_[np.nan, rank_arr[0] - rank_arr[1:]]
     if test == "F":
         rms = deviance_arr[0] / fit.df_resid
@@ -185,15 +178,8 @@ def drop1_table(fit, scope: list[Term], *, scale: float = 0.0, k: float = 2.0, t
 def add1_table(fit, scope: list[Term], *, scale: float = 0.0, k: float = 2.0, test: str = "Chisq") -> pd.DataFrame:
     """The add1 table for the given addable terms (no checks: :func:`add1` and ``ng.step`` call it)."""
     design, old_columns, new_columns = _augmented_design(fit, scope)
-    deviance, rank = [], []
-    for columns in [old_columns, *(old_columns | extra for extra in new_columns)]:
-        dev, r = submodel(fit, design, columns)
-        deviance.append(dev)
-        rank.append(r)
-    deviance_arr, rank_arr = np.asarray(deviance), np.asarray(rank, dtype=float)
-    loglik, dispersion = _profile_loglik(fit, deviance_arr, scale)
-    aic = loglik + k * rank_arr
-    aic = aic + (extract_aic(fit, k) - aic[0])
+    column_sets = [old_columns, *(old_columns | extra for extra in new_columns)]
+    deviance_arr, rank_arr, loglik, aic, dispersion = _submodel_scores(fit, design, column_sets, scale, k)
     df = np.r_[np.nan, rank_arr[1:] - rank_arr[0]]
     if test == "F":
         rdf = fit.df_resid
@@ -205,6 +191,19 @@ def add1_table(fit, scope: list[Term], *, scale: float = 0.0, k: float = 2.0, te
         statistic = np.r_[np.nan, np.maximum(0.0, loglik[0] - loglik[1:])]
         p_value = stats.chi2.sf(statistic, df)
     return _table(["<none>", *(term.label for term in scope)], df, deviance_arr, aic, statistic, p_value, test, dispersion, k)
+
+
+def _submodel_scores(fit, design, column_sets, scale: float, k: float, first=None):
+    """Deviance, rank, R's loglik and AIC of the sub-models on ``column_sets`` (after ``first``, a known (deviance, rank)).
+
+    The AIC is shifted so that the first row is ``extractAIC(fit, k)``, as R's drop1/add1 report it.
+    """
+    scores = ([first] if first is not None else []) + [submodel(fit, design, columns) for columns in column_sets]
+    deviance = np.asarray([dev for dev, _ in scores], dtype=float)
+    rank = np.asarray([r for _, r in scores], dtype=float)
+    loglik, dispersion = _profile_loglik(fit, deviance, scale)
+    aic = loglik + k * rank
+    return deviance, rank, loglik, aic + (extract_aic(fit, k) - aic[0]), dispersion
 
 
 def _table(index, df, deviance, aic, statistic, p_value, test, dispersion, k) -> pd.DataFrame:

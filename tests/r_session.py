@@ -125,6 +125,12 @@ def _read_results(text: str) -> dict[str, RVector]:
     return results
 
 
+def unordered(frame: pd.DataFrame) -> pd.DataFrame:
+    """A copy with ordered factors made plain ones (treatment coding), for tests whose subject is not contr.poly."""
+    ordered = [name for name, dtype in frame.dtypes.items() if isinstance(dtype, pd.CategoricalDtype) and dtype.ordered]
+    return frame.assign(**{name: frame[name].cat.as_unordered() for name in ordered})
+
+
 def r_dataset(name: str, package: str = "datasets") -> pd.DataFrame:
     """One of R's datasets as a pandas frame; factors become categoricals with R's levels and order."""
     require_r(package) if package != "datasets" else require_r()

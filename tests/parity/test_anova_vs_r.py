@@ -18,7 +18,7 @@ from numpy.testing import assert_allclose
 
 import neuralglm as ng
 from neuralglm.errors import SpecificationError
-from r_session import r_dataset, require_r, run_r
+from r_session import r_dataset, require_r, run_r, unordered
 
 RTOL = 1e-6
 PRELUDE = """
@@ -30,14 +30,6 @@ tab <- function(name, a) {
 """
 
 
-def _unordered(frame: pd.DataFrame) -> pd.DataFrame:
-    out = frame.copy()
-    for column in out.columns:
-        if isinstance(out[column].dtype, pd.CategoricalDtype) and out[column].cat.ordered:
-            out[column] = out[column].cat.as_unordered()
-    return out
-
-
 @pytest.fixture(scope="module")
 def data() -> dict[str, pd.DataFrame]:
     require_r("MASS")
@@ -45,10 +37,10 @@ def data() -> dict[str, pd.DataFrame]:
     mtcars["cyl"] = pd.Categorical(mtcars["cyl"].astype(int).astype(str))
     return {
         "warpbreaks": r_dataset("warpbreaks"),
-        "esoph": _unordered(r_dataset("esoph")),
+        "esoph": unordered(r_dataset("esoph")),
         "mtcars": mtcars,
         "infert": r_dataset("infert"),
-        "Insurance": _unordered(r_dataset("Insurance", "MASS")),
+        "Insurance": unordered(r_dataset("Insurance", "MASS")),
     }
 
 

@@ -24,18 +24,10 @@ from numpy.testing import assert_allclose
 
 import neuralglm as ng
 from neuralglm.data.design import model_matrix_for
-from r_session import r_dataset, require_r, run_r
+from r_session import r_dataset, require_r, run_r, unordered
 
 RTOL = 1e-6
 R_CONTROL = "control = glm.control(epsilon = 1e-14, maxit = 100)"
-
-
-def unordered(frame: pd.DataFrame) -> pd.DataFrame:
-    out = frame.copy()
-    for column in out.columns:
-        if isinstance(out[column].dtype, pd.CategoricalDtype) and out[column].cat.ordered:
-            out[column] = out[column].cat.as_unordered()
-    return out
 
 
 def _esoph():

@@ -22,21 +22,12 @@ normal quantiles, and so do we.
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import pytest
 from numpy.testing import assert_allclose
 from scipy import stats
 
 import neuralglm as ng
-from r_session import r_dataset, require_r, run_r
-
-
-def unordered(frame: pd.DataFrame) -> pd.DataFrame:
-    out = frame.copy()
-    for column in out.columns:
-        if isinstance(out[column].dtype, pd.CategoricalDtype) and out[column].cat.ordered:
-            out[column] = out[column].cat.as_unordered()
-    return out
+from r_session import r_dataset, require_r, run_r, unordered
 
 
 def _trees():

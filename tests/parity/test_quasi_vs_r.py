@@ -22,7 +22,7 @@ import neuralglm as ng
 from neuralglm.errors import SpecificationError
 from neuralglm.family import Quasi, QuasiBinomial, QuasiPoisson
 from neuralglm.family.registry import get_family
-from r_session import r_dataset, require_r, run_r
+from r_session import r_dataset, require_r, run_r, unordered
 
 RTOL = 1e-6
 # R stops when the deviance changes by less than epsilon (1e-8) relatively, which can leave
@@ -32,15 +32,6 @@ RTOL = 1e-6
 TIGHT = """tight <- glm.control(epsilon = 1e-12, maxit = 100)
 polish <- function(m) { for (i in 1:4) m <- update(m, start = coef(m)); m }
 """
-
-
-def _unordered(frame: pd.DataFrame) -> pd.DataFrame:
-    """Ordered factors as plain ones (R's contr.poly coding is another helper's subject)."""
-    out = frame.copy()
-    for column in out.columns:
-        if isinstance(out[column].dtype, pd.CategoricalDtype) and out[column].cat.ordered:
-            out[column] = out[column].cat.as_unordered()
-    return out
 
 
 # (label, R family call, neuralglm family, formula, dataset) — each fitted in R and here.
@@ -61,7 +52,7 @@ def data() -> dict[str, pd.DataFrame]:
     require_r("MASS")
     return {
         "warpbreaks": r_dataset("warpbreaks"),
-        "esoph": _unordered(r_dataset("esoph")),
+        "esoph": unordered(r_dataset("esoph")),
         "quine": r_dataset("quine", "MASS"),
         "mtcars": r_dataset("mtcars"),
     }

@@ -20,10 +20,10 @@ import pytest
 import statsmodels.api as sm
 import statsmodels.formula.api as smf
 from numpy.testing import assert_allclose
-from scipy import special, stats
+from scipy import stats
 
 import neuralglm as ng
-from helpers import FAMILY_LINK_GRID, formula_for, simulate_glm
+from helpers import FAMILY_LINK_GRID, compound_poisson_gamma_logpdf, formula_for, simulate_glm
 
 RTOL = 1e-6
 SM = sm.families
@@ -197,18 +197,8 @@ def _r_loglik(family: ng.families.Family, y, mu, w, deviance, n_obs) -> float:
         # tweedie::AICtweedie: dtweedie(y, mu, phi = disp / wt, power) with disp the mean deviance dev / sum(wt)
         # (1 < power < 2; statmod::tweedie()$aic is NA). Reference: the compound Poisson-gamma sum, term by term.
         disp = deviance / np.sum(w)
-        return float(sum(_compound_poisson_gamma(yi, mi, disp / wi, family.power) for yi, mi, wi in zip(y, mu, w, strict=True)))
+        return float(sum(compound_poisson_gamma_logpdf(yi, mi, disp / wi, family.power) for yi, mi, wi in zip(y, mu, w, strict=True)))
     raise AssertionError(name)
-
-
-def _compound_poisson_gamma(y: float, mu: float, phi: float, p: float) -> float:
-    """log f(y) of the Tweedie distribution with 1 < p < 2 as a Poisson sum of gamma densities (Jørgensen 1997, §4.2)."""
-    lam = mu ** (2 - p) / (phi * (2 - p))
-    if y == 0:
-        return -lam
-    shape, scale = (2 - p) / (p - 1), phi * (p - 1) * mu ** (p - 1)
-    n = np.arange(1, int(lam + 60 * np.sqrt(lam) + 400))
-    return float(special.logsumexp(stats.poisson.logpmf(n, lam) + stats.gamma.logpdf(y, n * shape, scale=scale)))
 
 
 @pytest.mark.parametrize("variant", ["plain", "offset_weights"])

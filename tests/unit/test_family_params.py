@@ -15,9 +15,10 @@ import jax
 import numpy as np
 import pandas as pd
 import pytest
-from scipy import integrate, special, stats
+from scipy import integrate
 
 import neuralglm as ng
+from helpers import compound_poisson_gamma_logpdf
 from neuralglm.errors import ModelFileError, SpecificationError
 from neuralglm.family import NegativeBinomial, Tweedie
 from neuralglm.family.registry import get_family
@@ -64,16 +65,6 @@ def _series(y, mu, phi, p) -> float:
         return float(tweedie_log_density(y, mu, phi, p))
 
 
-def _compound_poisson_gamma(y: float, mu: float, phi: float, p: float) -> float:
-    """log f(y) as the Poisson mixture of gamma sums, term by term (Jørgensen 1997, §4.2)."""
-    lam = mu ** (2 - p) / (phi * (2 - p))
-    if y == 0:
-        return -lam
-    shape, scale = (2 - p) / (p - 1), phi * (p - 1) * mu ** (p - 1)
-    n = np.arange(1, int(lam + 60 * np.sqrt(lam) + 400))
-    return float(special.logsumexp(stats.poisson.logpmf(n, lam) + stats.gamma.logpdf(y, n * shape, scale=scale)))
-
-
 @pytest.mark.parametrize(
     ("y", "mu", "phi", "p"),
     [
@@ -89,7 +80,7 @@ def _compound_poisson_gamma(y: float, mu: float, phi: float, p: float) -> float:
 def test_series_matches_the_compound_poisson_gamma_sum(y, mu, phi, p):
     ours = _series(y, mu, phi, p)
     # Both are sums of the same terms by different routes; 1e-12 relative of log-densities up to ~600.
-    assert ours == pytest.approx(_compound_poisson_gamma(y, mu, phi, p), rel=1e-11, abs=1e-11)
+    assert ours == pytest.approx(compound_poisson_gamma_logpdf(y, mu, phi, p), rel=1e-11, abs=1e-11)
 
 
 @pytest.mark.parametrize(("mu", "phi", "p"), [(2.0, 1.0, 1.5), (0.5, 0.3, 1.2), (3.0, 2.0, 1.8)])
@@ -122,7 +113,7 @@ def test_tweedie_glm_loglik_and_aic_follow_aictweedie(tweedie_data):
     """tweedie::AICtweedie: the series density at φ = deviance / sum(w), and the dispersion counted in AIC."""
     fit = ng.glm("y ~ x", tweedie_data, family="tweedie(1.5)")
     phi = fit.deviance / len(tweedie_data)
-    expected = sum(_compound_poisson_gamma(y, m, phi, 1.5) for y, m in zip(tweedie_data["y"], fit.fitted_mu, strict=True))
+    expected = sum(compound_poisson_gamma_logpdf(y, m, phi, 1.5) for y, m in zip(tweedie_data["y"], fit.fitted_mu, strict=True))
     assert fit.loglik == pytest.approx(expected, rel=1e-10)
     assert fit.aic == pytest.approx(-2 * expected + 2 * (fit.rank + 1), rel=1e-10)
 

@@ -6,12 +6,16 @@
 
 from __future__ import annotations
 
+import io
+import json
+
 import jax
 import numpy as np
 import pandas as pd
 from scipy import special, stats
 
 import neuralglm as ng
+from neuralglm.results import model_file, serialize
 
 # Every supported (family, link) pair, as the strings users pass to ``ng.glm``. The links per
 # family follow R's ``family()`` objects: gaussian(identity, log, inverse); binomial(logit,
@@ -174,3 +178,18 @@ def compound_poisson_gamma_logpdf(y: float, mu: float, phi: float, p: float) -> 
     shape, scale = (2 - p) / (p - 1), phi * (p - 1) * mu ** (p - 1)
     n = np.arange(1, int(lam + 60 * np.sqrt(lam) + 400))
     return float(special.logsumexp(stats.poisson.logpmf(n, lam) + stats.gamma.logpdf(y, n * shape, scale=scale)))
+
+
+def model_file_entries(raw: bytes) -> tuple[dict, dict[str, np.ndarray]]:
+    """The JSON spec and the arrays of a model file's bytes, to edit as an attacker or a careless hand would."""
+    with np.load(io.BytesIO(raw), allow_pickle=False) as archive:
+        arrays = {name: archive[name] for name in archive.files}
+    return json.loads(arrays.pop(serialize.SPEC_ENTRY).tobytes()), arrays
+
+
+def resealed_model_file(spec: dict, arrays: dict[str, np.ndarray]) -> io.BytesIO:
+    """Entries written with fresh checksums, computed the way the writer does (an edit by someone who recomputes them)."""
+    buffer = io.BytesIO()
+    model_file.write_file(arrays, {k: v for k, v in spec.items() if k not in ("arrays", "spec_sha256")}, buffer)
+    buffer.seek(0)
+    return buffer

@@ -18,12 +18,11 @@ import pytest
 from scipy import integrate
 
 import neuralglm as ng
-from helpers import compound_poisson_gamma_logpdf
+from helpers import compound_poisson_gamma_logpdf, model_file_entries, resealed_model_file
 from neuralglm.errors import ModelFileError, SpecificationError
 from neuralglm.family import NegativeBinomial, Tweedie
 from neuralglm.family.registry import get_family
 from neuralglm.family.tweedie_series import tweedie_log_density
-from neuralglm.results import model_file, serialize
 
 
 # ---- spellings -----------------------------------------------------------------------------------
@@ -173,18 +172,14 @@ def nb_file():
     frame["y"] = rng.negative_binomial(1.5, 1.5 / (1.5 + mu)).astype(float)
     buffer = io.BytesIO()
     ng.glm("y ~ x", frame, family="negative_binomial").save(buffer)
-    with np.load(io.BytesIO(buffer.getvalue()), allow_pickle=False) as archive:
-        arrays = {name: archive[name] for name in archive.files}
-    return json.loads(arrays.pop(serialize.SPEC_ENTRY).tobytes()), arrays
+    return model_file_entries(buffer.getvalue())
 
 
 def _load_edited(nb_file, edit):
     spec, arrays = nb_file
     spec = json.loads(json.dumps(spec))
     edit(spec["result"])
-    buffer = io.BytesIO()
-    model_file.write_file(arrays, {k: v for k, v in spec.items() if k not in ("arrays", "spec_sha256")}, buffer)
-    return ng.load(io.BytesIO(buffer.getvalue()))
+    return ng.load(resealed_model_file(spec, arrays))
 
 
 @pytest.mark.parametrize(

@@ -21,6 +21,7 @@ import pandas as pd
 import pytest
 
 import neuralglm as ng
+from helpers import model_file_entries, resealed_model_file
 from neuralglm.errors import ModelFileError
 from neuralglm.results import model_file, serialize
 from neuralglm.results.formula_state import check_formula
@@ -43,20 +44,6 @@ def raw(data) -> bytes:
     buffer = io.BytesIO()
     ng.glm("y ~ np.log(x) + C(g)", data, family="poisson").save(buffer)
     return buffer.getvalue()
-
-
-def _entries(raw: bytes) -> tuple[dict, dict[str, np.ndarray]]:
-    with np.load(io.BytesIO(raw), allow_pickle=False) as archive:
-        arrays = {name: archive[name] for name in archive.files}
-    return json.loads(arrays.pop(serialize.SPEC_ENTRY).tobytes()), arrays
-
-
-def _resealed(spec: dict, arrays: dict[str, np.ndarray]) -> io.BytesIO:
-    """Entries with fresh checksums, computed the way the writer does."""
-    buffer = io.BytesIO()
-    model_file.write_file(arrays, {k: v for k, v in spec.items() if k not in ("arrays", "spec_sha256")}, buffer)
-    buffer.seek(0)
-    return buffer
 
 
 def _payloads(sentinel: str) -> dict[str, str]:
@@ -110,10 +97,10 @@ PARSED_PAYLOADS = [name for name, expr in _payloads("s").items() if _parses(expr
 def test_stored_formula_with_code_is_refused_and_runs_nothing(raw, data, name, tmp_path):
     sentinel = tmp_path / "pwned"
     payload = _payloads(str(sentinel))[name]
-    spec, arrays = _entries(raw)
+    spec, arrays = model_file_entries(raw)
     spec["result"]["design"]["spec"]["formula"] = f"np.log(x) + C(g) + {payload}"
     with pytest.raises(ModelFileError, match="The formula") as raised:
-        ng.load(_resealed(spec, arrays))
+        ng.load(resealed_model_file(spec, arrays))
     # The message names the term (as formulaic normalized it) or the formula that holds it.
     assert str(sentinel) in str(raised.value) or "__class__" in str(raised.value)
     assert not sentinel.exists() and list(tmp_path.iterdir()) == []
@@ -126,18 +113,18 @@ def test_stored_formula_text_with_code_is_refused_and_runs_nothing(raw, data, na
     # given data: a file whose text differs from its checked spec must be refused at load too.
     sentinel = tmp_path / "pwned"
     payload = _payloads(str(sentinel))[name]
-    spec, arrays = _entries(raw)
+    spec, arrays = model_file_entries(raw)
     text = f"{payload} ~ np.log(x) + C(g)" if side == "response" else f"y ~ np.log(x) + C(g) + {payload}"
     spec["result"]["design"]["formula"] = text
     with pytest.raises(ModelFileError, match="formula"):
-        ng.heldout_deviance(ng.load(_resealed(spec, arrays)), data)
+        ng.heldout_deviance(ng.load(resealed_model_file(spec, arrays)), data)
     assert not sentinel.exists() and list(tmp_path.iterdir()) == []
 
 
 def test_stored_formula_text_of_an_honest_file_is_accepted(raw, data):
-    spec, arrays = _entries(raw)
+    spec, arrays = model_file_entries(raw)
     spec["result"]["design"]["formula"] = "cbind(y, y) ~ np.log(x) + C(g)"
-    assert ng.load(_resealed(spec, arrays)).design.formula.startswith("cbind")
+    assert ng.load(resealed_model_file(spec, arrays)).design.formula.startswith("cbind")
     assert np.isfinite(ng.heldout_deviance(ng.load(io.BytesIO(raw)), data))
 
 
@@ -146,7 +133,7 @@ def test_stored_formula_text_of_an_honest_file_is_accepted(raw, data):
 def test_term_or_factor_expression_with_code_is_refused(raw, name, where, tmp_path):
     sentinel = tmp_path / "pwned"
     payload = _payloads(str(sentinel))[name]
-    spec, arrays = _entries(raw)
+    spec, arrays = model_file_entries(raw)
     model_spec = spec["result"]["design"]["spec"]
     if where == "structure":
         model_spec["structure"][1]["scoped_terms"][0]["factors"][0][0] = payload
@@ -155,7 +142,7 @@ def test_term_or_factor_expression_with_code_is_refused(raw, name, where, tmp_pa
     else:
         model_spec["transform_state"] = {"dict": [[payload, {"dict": []}]]}
     with pytest.raises(ModelFileError, match="The formula term") as raised:
-        ng.load(_resealed(spec, arrays))
+        ng.load(resealed_model_file(spec, arrays))
     assert payload in str(raised.value) or repr(payload) in str(raised.value)
     assert list(tmp_path.iterdir()) == []
 
@@ -232,10 +219,10 @@ def test_the_allowlist_accepts_the_documented_terms():
 def test_terms_that_would_exhaust_memory_or_time_are_refused_quickly(raw, term):
     # Python evaluates 10**10**10 and 'a' * 10**12 exactly (hours, terabytes): refused from the text alone,
     # as is any integer (literal or constant arithmetic) past int64, so no chain of allowed steps grows one.
-    spec, arrays = _entries(raw)
+    spec, arrays = model_file_entries(raw)
     spec["result"]["design"]["spec"]["formula"] = f"np.log(x) + C(g) + {term}"
     with pytest.raises(ModelFileError, match="The formula term") as raised:
-        ng.load(_resealed(spec, arrays))
+        ng.load(resealed_model_file(spec, arrays))
     shown = term.removeprefix("I(").removesuffix(")") if term.startswith("I(") else term
     assert shown.replace(" ", "") in str(raised.value).replace(" ", "")
 
@@ -272,7 +259,7 @@ def test_a_missing_path_none_and_a_folder_are_refused(tmp_path):
 
 
 def test_a_spec_nested_200000_deep_is_refused(raw):
-    spec, arrays = _entries(raw)
+    spec, arrays = model_file_entries(raw)
     text = json.dumps(spec).replace('"formula": "y ~', '"deep": ' + "[" * 200_000 + "]" * 200_000 + ', "formula": "y ~', 1)
     buffer = io.BytesIO()
     np.savez(buffer, **{serialize.SPEC_ENTRY: np.frombuffer(text.encode(), dtype=np.uint8), **arrays})
@@ -281,11 +268,11 @@ def test_a_spec_nested_200000_deep_is_refused(raw):
     # Nested deeper than the format ever writes, but parseable: refused as well.
     spec["result"]["deep"] = json.loads("[" * 100 + "]" * 100)
     with pytest.raises(ModelFileError, match="nested deeper"):
-        ng.load(_resealed(spec, arrays))
+        ng.load(resealed_model_file(spec, arrays))
 
 
 def test_an_array_header_claiming_256_tib_is_refused_before_allocating(raw):
-    spec, arrays = _entries(raw)
+    spec, arrays = model_file_entries(raw)
     header = io.BytesIO()
     np.lib.format.write_array_header_1_0(header, {"descr": "<f8", "fortran_order": False, "shape": (2**45,)})  # 256 TiB
     buffer = io.BytesIO()
@@ -313,10 +300,10 @@ def test_an_array_header_claiming_256_tib_is_refused_before_allocating(raw):
     ],
 )
 def test_arrays_of_the_wrong_shape_or_dtype_are_refused_at_load(raw, data, key, values, message):
-    spec, arrays = _entries(raw)
+    spec, arrays = model_file_entries(raw)
     arrays[key] = values
     with pytest.raises(ModelFileError, match=message):
-        ng.load(_resealed(spec, arrays))
+        ng.load(resealed_model_file(spec, arrays))
 
 
 def test_network_weights_of_the_wrong_shape_or_dtype_are_refused_at_load(data):
@@ -325,7 +312,7 @@ def test_network_weights_of_the_wrong_shape_or_dtype_are_refused_at_load(data):
         net = ng.fit("y ~ x + C(g)", data, family="poisson", hidden=(3,), solver="lbfgs", epochs=20, seed=0)
     buffer = io.BytesIO()
     net.save(buffer)
-    spec, arrays = _entries(buffer.getvalue())
+    spec, arrays = model_file_entries(buffer.getvalue())
     for key, values, message in [
         ("params.0.weight", np.zeros((2, 4)), r"'params\.0\.weight' has shape \(2, 4\)"),
         ("params.1.weight", np.zeros((3, 1), dtype=bool), "dtype bool"),
@@ -333,7 +320,7 @@ def test_network_weights_of_the_wrong_shape_or_dtype_are_refused_at_load(data):
         ("validation_rows", np.zeros(2), "dtype float64"),
     ]:
         with pytest.raises(ModelFileError, match=message):
-            ng.load(_resealed(spec, {**arrays, key: values}))
+            ng.load(resealed_model_file(spec, {**arrays, key: values}))
 
 
 def test_wrong_types_in_the_spec_are_refused_at_load(raw):
@@ -344,10 +331,10 @@ def test_wrong_types_in_the_spec_are_refused_at_load(raw):
         (lambda r: r["info"].update(history=None), "info.history must be a dict"),
         (lambda r: r.pop("coef"), "lacks the entry 'coef'"),
     ]:
-        spec, arrays = _entries(raw)
+        spec, arrays = model_file_entries(raw)
         edit(spec["result"])
         with pytest.raises(ModelFileError, match=message):
-            ng.load(_resealed(spec, arrays))
+            ng.load(resealed_model_file(spec, arrays))
 
 
 @pytest.mark.parametrize(
@@ -362,19 +349,19 @@ def test_wrong_types_in_the_spec_are_refused_at_load(raw):
     ],
 )
 def test_a_converged_flag_that_contradicts_the_status_is_refused(raw, converged, status):
-    spec, arrays = _entries(raw)
+    spec, arrays = model_file_entries(raw)
     spec["result"]["info"].update(converged=converged, status=status)
     with pytest.raises(ModelFileError, match=f"converged={str(converged).lower()} with the status"):
-        ng.load(_resealed(spec, arrays))
+        ng.load(resealed_model_file(spec, arrays))
 
 
 @pytest.mark.parametrize(
     "converged, status", [(True, "CONVERGED"), (False, "ITERATION_LIMIT"), (True, "SEPARATION"), (False, "SEPARATION")]
 )
 def test_a_converged_flag_that_matches_the_status_loads(raw, converged, status):
-    spec, arrays = _entries(raw)
+    spec, arrays = model_file_entries(raw)
     spec["result"]["info"].update(converged=converged, status=status)
-    info = ng.load(_resealed(spec, arrays)).info
+    info = ng.load(resealed_model_file(spec, arrays)).info
     assert (info.converged, info.status.name) == (converged, status)
 
 

@@ -8,7 +8,6 @@ NumPy (a power, a logarithm, orthonormal polynomials), the equivalent spelling a
 from __future__ import annotations
 
 import io
-import json
 import re
 
 import numpy as np
@@ -17,9 +16,9 @@ import pytest
 from numpy.testing import assert_allclose
 
 import neuralglm as ng
+from helpers import model_file_entries, resealed_model_file
 from neuralglm.data.r_spellings import expand_dot, translate
 from neuralglm.errors import DataError, ModelFileError, SpecificationError
-from neuralglm.results import model_file, serialize
 
 N = 120
 
@@ -245,19 +244,6 @@ def test_model_file_with_every_spelling_predicts_identically(df):
         assert_allclose(loaded.predict(new).to_numpy(), fit.predict(new).to_numpy(), rtol=0, atol=0)
 
 
-def _entries(raw: bytes) -> tuple[dict, dict[str, np.ndarray]]:
-    with np.load(io.BytesIO(raw), allow_pickle=False) as archive:
-        arrays = {name: archive[name] for name in archive.files}
-    return json.loads(arrays.pop(serialize.SPEC_ENTRY).tobytes()), arrays
-
-
-def _resealed(spec: dict, arrays: dict[str, np.ndarray]) -> io.BytesIO:
-    buffer = io.BytesIO()
-    model_file.write_file(arrays, {k: v for k, v in spec.items() if k not in ("arrays", "spec_sha256")}, buffer)
-    buffer.seek(0)
-    return buffer
-
-
 @pytest.fixture(scope="module")
 def raw(df) -> bytes:
     buffer = io.BytesIO()
@@ -276,17 +262,17 @@ def raw(df) -> bytes:
     ],
 )
 def test_crafted_formula_text_with_r_spellings_is_refused_at_load(raw, formula):
-    spec, arrays = _entries(raw)
+    spec, arrays = model_file_entries(raw)
     spec["result"]["design"]["formula"] = formula
     with pytest.raises(ModelFileError):
-        ng.load(_resealed(spec, arrays))
+        ng.load(resealed_model_file(spec, arrays))
 
 
 def test_crafted_contrasts_are_refused_at_load(raw):
-    spec, arrays = _entries(raw)
+    spec, arrays = model_file_entries(raw)
     spec["result"]["design"]["spec"]["encoder_state"]["dose"]["contrasts"]["coding"] = "helmert"
     with pytest.raises(ModelFileError, match=r"contrasts 'helmert'"):
-        ng.load(_resealed(spec, arrays))
+        ng.load(resealed_model_file(spec, arrays))
 
 
 def test_partial_dependence_reads_the_offset_term_columns(df):

@@ -22,6 +22,7 @@ import pandas as pd
 import pytest
 
 import neuralglm as ng
+from helpers import model_file_entries, resealed_model_file
 from neuralglm.errors import ConvergenceWarning, DataError, ModelFileError, SpecificationError
 from neuralglm.fit.info import HISTORY_COLUMNS
 from neuralglm.model.architecture import Architecture
@@ -99,27 +100,11 @@ def _saved(result, include_data: bool = True) -> bytes:
     return buffer.getvalue()
 
 
-def _entries(raw: bytes) -> tuple[dict, dict[str, np.ndarray]]:
-    with np.load(io.BytesIO(raw), allow_pickle=False) as archive:
-        arrays = {name: archive[name] for name in archive.files}
-    spec = json.loads(arrays.pop(serialize.SPEC_ENTRY).tobytes())
-    return spec, arrays
-
-
 def _archive(spec: dict, arrays: dict[str, np.ndarray]) -> io.BytesIO:
     """Write entries as they are, checksums untouched (a hand-edited file)."""
     buffer = io.BytesIO()
     text = json.dumps(spec).encode()
     np.savez(buffer, **{serialize.SPEC_ENTRY: np.frombuffer(text, dtype=np.uint8), **arrays})
-    buffer.seek(0)
-    return buffer
-
-
-def _resealed(spec: dict, arrays: dict[str, np.ndarray]) -> io.BytesIO:
-    """Write entries with fresh checksums (an edit by someone who recomputes them)."""
-    buffer = io.BytesIO()
-    spec = {k: v for k, v in spec.items() if k not in ("arrays", "spec_sha256")}
-    model_file.write_file(arrays, spec, buffer)
     buffer.seek(0)
     return buffer
 
@@ -208,7 +193,7 @@ def test_every_link_string_round_trips(name):
 
 def test_family_and_link_are_stored_as_registry_strings(data):
     fit = ng.glm("exposure ~ x", data, family="tweedie(1.5)", link="power(0.5)")
-    spec, _ = _entries(_saved(fit))
+    spec, _ = model_file_entries(_saved(fit))
     assert spec["result"]["family"] == "tweedie(1.5)" and spec["result"]["link"] == "power(0.5)"
     assert np.array_equal(ng.load(io.BytesIO(_saved(fit))).predict(data), fit.predict(data))
 
@@ -255,7 +240,7 @@ def test_without_data_predicts_new_data_and_refuses_the_rest(glm, network, new_d
     with pytest.raises(ModelFileError, match="include_data=False"):
         loaded.features()
     # Saving it again keeps it marked as data-less.
-    assert _entries(_saved(loaded))[0]["include_data"] is False
+    assert model_file_entries(_saved(loaded))[0]["include_data"] is False
 
 
 # ---- refused files -----------------------------------------------------------------------------
@@ -276,21 +261,21 @@ def test_flipped_byte_in_an_array_is_refused(glm):
 
 
 def test_changed_array_in_a_valid_archive_fails_its_checksum(glm):
-    spec, arrays = _entries(_saved(glm))
+    spec, arrays = model_file_entries(_saved(glm))
     arrays["coef"] = arrays["coef"] + 1e-12
     with pytest.raises(ModelFileError, match=r"checksum of array 'coef'"):
         ng.load(_archive(spec, arrays))
 
 
 def test_edited_spec_is_refused(glm):
-    spec, arrays = _entries(_saved(glm))
+    spec, arrays = model_file_entries(_saved(glm))
     spec["result"]["statistics"]["deviance"] = 1.0
     with pytest.raises(ModelFileError, match=r"checksum of its 'spec\.json'"):
         ng.load(_archive(spec, arrays))
 
 
 def test_missing_and_extra_entries_are_refused(glm):
-    spec, arrays = _entries(_saved(glm))
+    spec, arrays = model_file_entries(_saved(glm))
     with pytest.raises(ModelFileError, match=r"missing array entries \['vcov'\]"):
         ng.load(_archive(spec, {k: v for k, v in arrays.items() if k != "vcov"}))
     with pytest.raises(ModelFileError, match=r"unexpected entries \['extra'\]"):
@@ -298,12 +283,12 @@ def test_missing_and_extra_entries_are_refused(glm):
 
 
 def test_future_format_version_asks_to_upgrade(glm):
-    spec, arrays = _entries(_saved(glm))
+    spec, arrays = model_file_entries(_saved(glm))
     spec["format_version"] = serialize.FORMAT_VERSION + 1
     with pytest.raises(
         ModelFileError, match=f"format version {serialize.FORMAT_VERSION + 1}.*up to {serialize.FORMAT_VERSION}.*upgrade neuralglm"
     ):
-        ng.load(_resealed(spec, arrays))
+        ng.load(resealed_model_file(spec, arrays))
 
 
 def test_other_files_are_not_neuralglm_models(tmp_path):
@@ -340,7 +325,7 @@ class _Payload:
 
 
 def test_pickled_entries_are_never_unpickled(glm):
-    spec, arrays = _entries(_saved(glm))
+    spec, arrays = model_file_entries(_saved(glm))
     payload = np.array([_Payload()], dtype=object)
     buffer = io.BytesIO()
     spec = {k: v for k, v in spec.items() if k not in ("arrays", "spec_sha256")}
@@ -405,10 +390,10 @@ def test_loading_runs_no_code(glm, network):
 )
 def test_resealed_files_with_code_are_refused(glm, edit, message, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    spec, arrays = _entries(_saved(glm))
+    spec, arrays = model_file_entries(_saved(glm))
     edit(spec["result"])
     with pytest.raises(ModelFileError, match=message):
-        ng.load(_resealed(spec, arrays))
+        ng.load(resealed_model_file(spec, arrays))
     assert list(tmp_path.iterdir()) == []
 
 
@@ -423,7 +408,7 @@ def test_save_writes_the_path_as_given(glm, tmp_path):
 def test_default_file_holds_no_training_rows(glm, data):
     buffer = io.BytesIO()
     glm.save(buffer)
-    spec, arrays = _entries(buffer.getvalue())
+    spec, arrays = model_file_entries(buffer.getvalue())
     assert spec["include_data"] is False and spec["result"]["design"]["data"] is None and spec["result"]["fitted"] is None
     n = len(data)
     assert all(n not in values.shape for values in arrays.values()), {k: v.shape for k, v in arrays.items()}

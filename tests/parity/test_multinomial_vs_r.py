@@ -105,3 +105,9 @@ def test_tables_by_term_refuse_a_multinomial_fit_saying_why():
     for table in (ng.anova, ng.drop1, ng.step):
         with pytest.raises(SpecificationError, match="not available for multinomial fits yet"):
             table(fit)
+
+
+def test_aliased_columns_are_named():
+    df = pd.DataFrame({"y": ["a", "b", "c", "a", "b", "c", "b", "a"], "x": [0.1, 0.5, 0.9, 0.4, 0.2, 0.7, 0.8, 0.3]})
+    with pytest.raises(ng.errors.RankDeficientError, match=r"'I\(2 \* x\)' ≈ 2·x"):
+        ng.glm("y ~ x + I(2 * x)", df, family="multinomial")

@@ -36,7 +36,7 @@ from typing import NamedTuple
 import numpy as np
 
 from neuralglm.data.design import ones_columns
-from neuralglm.errors import ConvergenceWarning, DivergenceError, RankDeficientError, SeparationWarning, warn
+from neuralglm.errors import ConvergenceWarning, DivergenceError, SeparationWarning, warn
 from neuralglm.family.family import Family
 from neuralglm.family.link import Link
 from neuralglm.fit import irls_kernels as kernels
@@ -331,22 +331,7 @@ def certify_rank(problem: IRLSProblem, cholesky: linalg.GramFactor | None, worki
 
 def check_rank(problem: IRLSProblem) -> None:
     """Raise :class:`RankDeficientError` naming the aliased columns, if any."""
-    aliased = linalg.aliased_columns(problem.X, problem.weights)
-    if not aliased:
-        return
-    names = problem.column_names
-    parts = []
-    for j, relation in aliased.items():
-        if not relation:
-            parts.append(f"'{names[j]}' is all zeros (or zero weight)")
-            continue
-        terms = " + ".join(f"{c:.4g}·{names[k]}" for k, c in relation.items())
-        parts.append(f"'{names[j]}' ≈ {terms}")
-    raise RankDeficientError(
-        f"The design matrix is rank deficient: {len(aliased)} column(s) are linear combinations of earlier ones: "
-        + "; ".join(parts)
-        + ". Drop the aliased column(s) from the formula (or merge factor levels) and refit."
-    )
+    linalg.refuse_aliased_columns(problem.X, problem.weights, problem.column_names)
 
 
 def run(problem: IRLSProblem, control: IRLSControl, state: IRLSState, *, progress: bool | None = False) -> tuple[IRLSState, Status]:

@@ -19,9 +19,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import logsumexp
 
-from neuralglm.errors import RankDeficientError
 from neuralglm.fit.info import FitInfo, Status, history_frame
-from neuralglm.fit.linalg import aliased_columns
+from neuralglm.fit.linalg import refuse_aliased_columns
 
 # A class probability below this (relative to the fit's precision) at a row of that class, with
 # a coefficient still growing, is how separation shows: the likelihood has no finite maximum.
@@ -101,7 +100,7 @@ def fit_multinomial(
     >>> sol.info.status.name, sol.coef.shape
     ('CONVERGED', (2, 2))
     """
-    _check_rank(X, weights, column_names)
+    refuse_aliased_columns(X, weights, column_names)
     start = time.perf_counter()
     p, k = X.shape[1], n_levels - 1
     coef = np.zeros((p, k))
@@ -157,13 +156,3 @@ def _separated(codes: np.ndarray, log_prob: np.ndarray, weights: np.ndarray) -> 
     prob = np.exp(log_prob[used])
     own = prob[np.arange(prob.shape[0]), codes[used]]
     return bool(np.any(own > 1 - _SEPARATION_PROBABILITY)) and bool(np.any(prob < _SEPARATION_PROBABILITY))
-
-
-def _check_rank(X: np.ndarray, weights: np.ndarray, column_names: tuple[str, ...]) -> None:
-    aliased = aliased_columns(X, weights)
-    if aliased:
-        names = [column_names[j] for j in aliased]
-        raise RankDeficientError(
-            f"The design matrix is rank deficient: {len(names)} column(s) are linear combinations of others "
-            f"({', '.join(repr(n) for n in names[:5])}). Remove them from the formula (or merge factor levels)."
-        )

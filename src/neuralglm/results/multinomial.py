@@ -25,7 +25,7 @@ from neuralglm.family.family import Gaussian
 from neuralglm.fit.info import FitInfo, Status
 from neuralglm.fit.multinomial import fit_multinomial, log_probabilities
 from neuralglm.inference.significance import wald_table
-from neuralglm.results.call import FitCall
+from neuralglm.results.call import FitCall, no_call_error
 from neuralglm.results.summary import format_count, format_p_value
 
 PREDICT_TYPES = ("response", "class", "link")
@@ -127,7 +127,7 @@ class MultinomialResult:
     def refit(self, data=None, **changes):
         """The same model fitted again on other ``data`` and/or with changed arguments (see ``FitResult.refit``)."""
         if self.call is None:
-            raise SpecificationError("refit() needs the call that made the fit; fit it again with ng.glm(...).")
+            raise no_call_error()
         return self.call.replay(data, **changes)
 
 
@@ -186,7 +186,7 @@ def multinomial_glm(formula, data, *, offset, exposure, weights, freq_weights, m
     levels, codes = _response_levels(frame[lhs], lhs)
     # The codes stand in for the response (float, NaN where missing), so that the design's own
     # checks (missing values, weights, row counts) apply to it unchanged.
-    frame = frame.assign(**{lhs: codes}) if lhs.isidentifier() else _with_column(frame, lhs, codes)
+    frame = frame.assign(**{lhs: codes})  # a new frame: the caller's is untouched
     design = make_design(formula, frame, Gaussian(), weights=weights, freq_weights=freq_weights, missing=missing)
     total = design.total_weights
     solution = fit_multinomial(
@@ -214,8 +214,3 @@ def multinomial_glm(formula, data, *, offset, exposure, weights, freq_weights, m
         design=design,
     )
 
-
-def _with_column(frame: pd.DataFrame, name: str, values: np.ndarray) -> pd.DataFrame:
-    frame = frame.copy(deep=False)
-    frame[name] = values
-    return frame

@@ -20,10 +20,9 @@ from typing import ClassVar
 import jax.numpy as jnp
 
 from neuralglm.errors import SpecificationError
-from neuralglm.family.family import Binomial, Family, Poisson
+from neuralglm.family.family import Binomial, Family, Gamma, Gaussian, InverseGaussian, Poisson
 from neuralglm.family.interval import NON_NEGATIVE, POSITIVE, REAL, UNIT_CLOSED, UNIT_OPEN, Interval
 from neuralglm.family.link import Link, Power
-from neuralglm.family.special import xlogy
 
 # R's quasi() accepts any make.link link; "power(p)" stands for every power link.
 _ANY_LINK = ("identity", "log", "logit", "probit", "cloglog", "inverse", "inverse_squared", "sqrt", "power(p)")
@@ -64,7 +63,7 @@ class QuasiPoisson(Family):
     default_link: ClassVar[str] = "log"
 
     def variance(self, mu):
-        return jnp.asarray(mu)
+        return Poisson().variance(mu)
 
     def unit_deviance(self, y, mu):
         return Poisson().unit_deviance(y, mu)
@@ -98,7 +97,7 @@ class QuasiBinomial(Family):
     default_link: ClassVar[str] = "logit"
 
     def variance(self, mu):
-        return mu * (1.0 - mu)
+        return Binomial().variance(mu)
 
     def unit_deviance(self, y, mu):
         return Binomial().unit_deviance(y, mu)
@@ -108,6 +107,16 @@ class QuasiBinomial(Family):
 
     def starting_mu(self, y, weights):
         return Binomial().starting_mu(y, weights)
+
+
+# The family whose variance function each of R's quasi variances is (one place for each formula).
+_SAME_VARIANCE: dict[str, type[Family]] = {
+    "constant": Gaussian,
+    "mu(1-mu)": Binomial,
+    "mu": Poisson,
+    "mu^2": Gamma,
+    "mu^3": InverseGaussian,
+}
 
 
 @dataclass(frozen=True, init=False)
@@ -180,27 +189,14 @@ class Quasi(Family):
         return _VARIANCES[self.variance_name][1]
 
     def variance(self, mu):
-        mu = jnp.asarray(mu)
-        return {
-            "constant": lambda: jnp.ones_like(mu),
-            "mu(1-mu)": lambda: mu * (1.0 - mu),
-            "mu": lambda: mu,
-            "mu^2": lambda: mu**2,
-            "mu^3": lambda: mu**3,
-        }[self.variance_name]()
+        return _SAME_VARIANCE[self.variance_name]().variance(mu)
 
     def unit_deviance(self, y, mu):
-        # R's quasi()$dev.resids, zeros included (log(1) where y = 0, clipped at 0 for "mu^2").
-        kind = self.variance_name
-        if kind == "constant":
-            return (y - mu) ** 2
-        if kind == "mu(1-mu)":
-            return Binomial().unit_deviance(y, mu)
-        if kind == "mu":
-            return 2.0 * (xlogy(y, y) - xlogy(y, mu) - (y - mu))
-        if kind == "mu^2":
+        # R's quasi()$dev.resids: the deviance of the family with the same variance, except for
+        # "mu^2", where R allows zeros (log(1) where y = 0) and clips at 0, unlike Gamma's.
+        if self.variance_name == "mu^2":
             return jnp.maximum(-2.0 * (jnp.log(jnp.where(y == 0, 1.0, y) / mu) - (y - mu) / mu), 0.0)
-        return (y - mu) ** 2 / (y * mu**2)
+        return _SAME_VARIANCE[self.variance_name]().unit_deviance(y, mu)
 
     def loglik_obs(self, y, mu, dispersion, weights):
         return _nan_loglik(mu)

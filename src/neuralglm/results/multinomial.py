@@ -213,4 +213,3 @@ def multinomial_glm(formula, data, *, offset, exposure, weights, freq_weights, m
         info=solution.info,
         design=design,
     )
-

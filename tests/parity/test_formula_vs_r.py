@@ -135,6 +135,15 @@ def test_ordered_factor_of_esoph_gets_contr_poly_names_and_numbers():
     assert fit.coef.index[1:6].tolist() == ["agegp.L", "agegp.Q", "agegp.C", "agegp^4", "agegp^5"]
 
 
+def test_factor_of_an_ordered_factor_stays_ordered_as_in_R():
+    esoph = r_dataset("esoph")
+    formula = "cbind(ncases, ncontrols) ~ factor(agegp) + alcgp"
+    fit = ng.glm(formula, esoph, family="binomial")
+    r = _r_fit(f"m <- glm({formula}, family = binomial, data = d, control = tight)", d=esoph)
+    _same_fit(fit, r, [name.replace("(Intercept)", "Intercept") for name in r["coef"].names])
+    assert fit.coef.index[1:3].tolist() == ["factor(agegp).L", "factor(agegp).Q"]
+
+
 def test_string_levels_sort_as_R_factor_in_the_C_locale():
     # Mixed case, digits and punctuation: Python's code-point order is R's in the C locale.
     rng = np.random.default_rng(7)

@@ -232,6 +232,31 @@ def test_ordered_categorical_on_new_data_of_any_kind(df):
         fit.predict(new.assign(dose=["low", "mid", "huge", "low", "low", "low"]))
 
 
+def test_factor_of_an_ordered_categorical_stays_ordered_as_in_R(df):
+    # R: factor() of an ordered factor returns an ordered factor, so its coding stays contr.poly.
+    fit = _glm("y ~ factor(dose) + x", df)
+    assert list(fit.coef.index) == ["Intercept", "factor(dose).L", "factor(dose).Q", "factor(dose).C", "x"]
+    bare = _glm("y ~ dose + x", df)
+    assert_allclose(fit.coef.to_numpy(), bare.coef.to_numpy(), rtol=1e-10)
+    new = df.iloc[:6]
+    expected = fit.predict(new).to_numpy()
+    assert_allclose(expected, bare.predict(new).to_numpy(), rtol=1e-10)
+    # New data read from a CSV hold the levels as text: coded the same way, also after a save and load.
+    as_text = new.assign(dose=new["dose"].astype(str))
+    assert_allclose(fit.predict(as_text).to_numpy(), expected, rtol=1e-14)
+    buffer = io.BytesIO()
+    ng.save(fit, buffer)
+    buffer.seek(0)
+    assert_allclose(ng.load(buffer).predict(as_text).to_numpy(), expected, rtol=1e-14)
+
+
+def test_log_with_a_base_is_refused_with_the_spelling_to_use(df):
+    for term in ("log(x, 2)", "log(x, base=2)"):
+        with pytest.raises(SpecificationError, match=rf"The term '{re.escape(term)}' .* gives log\(\) a base.*log2\(x\)"):
+            _glm(f"y ~ {term}", df)
+    assert list(_glm("y ~ log2(x)", df.assign(x=df["x"].abs() + 1)).coef.index) == ["Intercept", "log2(x)"]
+
+
 # ---- model files ---------------------------------------------------------------------------------
 def test_model_file_with_every_spelling_predicts_identically(df):
     formula = "y ~ I(k^2) + log(x) + sqrt(w) + abs(x - 1) + factor(g) + dose + poly(x, 2) + offset(log(e))"

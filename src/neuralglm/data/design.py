@@ -323,7 +323,7 @@ def formula_offset(offsets, frame: pd.DataFrame, formula: str) -> np.ndarray:
 def _new_data_matrix(design: Design, frame: pd.DataFrame):
     from formulaic.errors import FactorEvaluationError, FormulaicError
 
-    data, context = formula_frame(frame, [name for name in ordered_in_spec(design.spec) if name in frame.columns])
+    data, context = formula_frame(frame, ordered_in_spec(design.spec))
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error")

@@ -46,6 +46,9 @@ def factor(x, levels=None):
     """
     from formulaic.transforms.contrasts import C
 
+    # R's factor() of an ordered factor stays ordered, so it keeps contr.poly (`.L`, `.Q`, …).
+    if levels is None and isinstance(getattr(x, "dtype", None), pd.CategoricalDtype) and x.dtype.ordered:
+        return C(x, r_poly_class()())
     return C(x, levels=levels)
 
 
@@ -105,6 +108,21 @@ def _called_names(code: str) -> list[str]:
     return [node.func.id for node in ast.walk(tree) if isinstance(node, ast.Call) and isinstance(node.func, ast.Name)]
 
 
+def _log_with_base(code: str) -> bool:
+    """Whether ``code`` calls ``log`` with a second argument (R's base), which formulaic's ``log`` lacks."""
+    try:
+        tree = ast.parse(re.sub(r"`[^`]*`", "_q", code), mode="eval")
+    except SyntaxError:
+        return False
+    return any(
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Name)
+        and node.func.id == "log"
+        and (len(node.args) + len(node.keywords)) > 1
+        for node in ast.walk(tree)
+    )
+
+
 def _check_functions(code: str, formula: str, columns) -> None:
     """Refuse R functions that have no counterpart, naming the term and the spelling to use."""
     import builtins
@@ -112,6 +130,11 @@ def _check_functions(code: str, formula: str, columns) -> None:
     from formulaic.transforms import TRANSFORMS
 
     called = [f"as.{m.group(1)}" for m in _AS_CALL.finditer(code)] + _called_names(code)
+    if _log_with_base(code):
+        raise SpecificationError(
+            f"The term '{code}' of formula {formula!r} gives log() a base, which formulas here do not take: "
+            "write log2(x), log10(x), or I(log(x) / log(b)) for base b."
+        )
     for name in called:
         known = name in TRANSFORMS or name in CONTEXT_NAMES or name == "offset" or hasattr(builtins, name) or name in (columns or ())
         if name in _R_ONLY or not known:
@@ -270,11 +293,24 @@ def formula_frame(frame: pd.DataFrame, ordered) -> tuple[pd.DataFrame, dict[str,
 
     context = dict(CONTEXT)
     frame = _widened_integers(frame)
-    if not ordered:
-        return frame, context
-    for name in ordered:
+    bare = [name for name in ordered if name in frame.columns]
+    # A fitted ``factor(g)`` of an ordered g is coded by contr.poly; new data may hold g as plain
+    # text (a CSV), so g is marked ordered again for factor() to keep that coding (the spec keeps the levels).
+    wrapped = [m.group(1) for m in map(_FACTOR_OF_COLUMN.fullmatch, ordered) if m and m.group(1) in frame.columns]
+    if wrapped:
+        frame = frame.assign(**{name: _as_ordered(frame[name]) for name in wrapped})
+    for name in bare:
         context[name] = C(frame[name], r_poly_class()())
-    return frame.drop(columns=list(ordered)), context
+    return frame.drop(columns=bare), context
+
+
+_FACTOR_OF_COLUMN = re.compile(r"factor\((\w+)\)")
+
+
+def _as_ordered(column: pd.Series) -> pd.Series:
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        return column.cat.as_ordered()
+    return column.astype(pd.CategoricalDtype(ordered=True))
 
 
 def _widened_integers(frame: pd.DataFrame) -> pd.DataFrame:

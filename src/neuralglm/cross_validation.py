@@ -27,6 +27,7 @@ of one or two standard errors as "no clear difference", not as a test.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal, overload
@@ -35,8 +36,8 @@ import numpy as np
 import pandas as pd
 
 from neuralglm.data.frame import to_pandas
-from neuralglm.errors import DataError, ModelFileError, SpecificationError
-from neuralglm.evaluate import heldout_scores
+from neuralglm.errors import DataError, DataWarning, ModelFileError, SpecificationError
+from neuralglm.evaluate import evaluation_design, heldout_scores
 from neuralglm.results.call import no_call_error
 
 # Arguments of ng.glm / ng.fit that may be arrays with one value per row of the data.
@@ -142,9 +143,14 @@ def cross_validate(models: Mapping, data, folds=5, seed: int = 0, *, return_fold
     """
     named = _check_models(models)
     frame = to_pandas(data, "data")
+    arrays = {name: _row_arrays(name, model, len(frame)) for name, model in named.items()}
     labels = _fold_labels(folds, len(frame), seed)
+    complete = _rows_every_model_uses(named, frame)
+    if complete is not None:
+        frame, labels = frame.iloc[complete], labels[complete]
+        arrays = {name: {argument: values[complete] for argument, values in given.items()} for name, given in arrays.items()}
     scores = {
-        name: [_score_fold(name, model, frame, labels == label, label) for label in np.unique(labels).tolist()]
+        name: [_score_fold(name, model, frame, arrays[name], labels == label, label) for label in np.unique(labels).tolist()]
         for name, model in named.items()
     }
     _check_comparable(named, scores)
@@ -159,6 +165,8 @@ def _check_models(models) -> dict:
         )
     named = {str(name): model for name, model in models.items()}
     for name, model in named.items():
+        if getattr(model, "kind", None) == "multinomial":
+            raise SpecificationError(f"cross_validate: model {name!r} is a multinomial fit, which cross_validate does not support yet.")
         if not hasattr(model, "refit") or not hasattr(model, "family"):
             raise SpecificationError(f"cross_validate: model {name!r} is a {type(model).__name__}, not a fitted model of ng.glm or ng.fit.")
         if model.call is None:
@@ -211,14 +219,38 @@ def _row_arrays(name: str, model, n_rows: int) -> dict[str, np.ndarray]:
     return arrays
 
 
-def _score_fold(name: str, model, frame: pd.DataFrame, held_out: np.ndarray, label) -> _Fold:
+def _rows_every_model_uses(named: dict, frame: pd.DataFrame) -> np.ndarray | None:
+    """Positions of the rows complete for every model, when some model was fitted with ``missing="drop"``.
+
+    Such a model's refits drop its incomplete rows, but a held-out row must be scored by every
+    model, or the models' deviances would sum over different rows: as R's ``na.omit`` over the
+    union of the models' variables, those rows leave the data before the folds are drawn.
+    """
+    dropping = [model for model in named.values() if model.call.arguments.get("missing") == "drop"]
+    if not dropping:
+        return None
+    by_position = frame.set_axis(pd.RangeIndex(len(frame)))
+    keep = np.ones(len(frame), dtype=bool)
+    for model in named.values():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DataWarning)  # the model was fitted so; its fit already warned
+            used = evaluation_design(model, by_position, missing="drop").row_labels.astype(np.int64)
+        keep &= np.isin(np.arange(len(frame)), used)
+    return np.flatnonzero(keep)
+
+
+def _score_fold(name: str, model, frame: pd.DataFrame, arrays: dict, held_out: np.ndarray, label) -> _Fold:
     """Refit ``model`` on the rows outside the fold and score it on the fold's rows."""
-    arrays = _row_arrays(name, model, len(frame))
     train, test = frame.iloc[np.flatnonzero(~held_out)], frame.iloc[np.flatnonzero(held_out)]
-    fit = model.refit(train, **{argument: values[~held_out] for argument, values in arrays.items()})
+    try:
+        fit = model.refit(train, **{argument: values[~held_out] for argument, values in arrays.items()})
+    except DataError as error:
+        raise DataError(f"cross_validate: refitting model {name!r} without fold {label!r}: {error}") from error
     try:
         scores = heldout_scores(fit, test, **{argument: values[held_out] for argument, values in arrays.items()})
     except DataError as error:
+        if "not seen when fitting" not in str(error):
+            raise DataError(f"cross_validate: fold {label!r}, model {name!r}: {error}") from error
         reason = str(error).split(". ")[0].rstrip(".")  # the first sentence: what is wrong; the remedy is ours
         raise DataError(
             f"cross_validate: fold {label!r} holds rows that model {name!r}, refitted on the other folds, cannot predict ({reason}); use fewer folds, merge rare levels, or pass folds= labels that keep every level in some training fold."

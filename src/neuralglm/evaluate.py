@@ -94,12 +94,13 @@ def heldout_scores(fit, data, *, offset=None, exposure=None, weights=None, freq_
     return HeldOutScores(_deviance_of_predictions(fit, data, design, offset, exposure), null, design)
 
 
-def evaluation_design(fit, data, *, offset=None, exposure=None, weights=None, freq_weights=None) -> Design:
+def evaluation_design(fit, data, *, offset=None, exposure=None, weights=None, freq_weights=None, missing="raise") -> Design:
     """The :class:`~neuralglm.data.design.Design` of new ``data`` read the way ``fit`` read its training data.
 
     Response, offset/exposure and weight columns are taken by the names used when fitting; an
     array given for one of them (the new rows' values, for a model fitted with arrays) is used
-    in its place.
+    in its place. ``missing="drop"`` leaves out the rows with missing values in the columns used
+    (their labels are ``row_labels``).
     """
     source = fit.design.offset_source
     return make_design(
@@ -110,4 +111,5 @@ def evaluation_design(fit, data, *, offset=None, exposure=None, weights=None, fr
         exposure=source.exposure_column if exposure is None else exposure,
         weights=source.weights_column if weights is None else weights,
         freq_weights=source.freq_weights_column if freq_weights is None else freq_weights,
+        missing=missing,
     )

@@ -198,3 +198,35 @@ def test_models_whose_family_parameters_differ_are_refused():
     b = ng.glm("claims ~ age", claims, family="negative_binomial(0.5)", exposure="holders")
     with pytest.raises(SpecificationError, match="depends on its parameter"):
         ng.cross_validate({"a": a, "b": b}, claims)
+
+
+def test_models_fitted_with_missing_drop_score_the_rows_complete_for_every_model(claims):
+    # R's na.omit over the union of the models' variables: a row missing for any model leaves
+    # the data before the folds are drawn, so every model is scored on the same rows.
+    data = claims.assign(extra=np.where(np.arange(len(claims)) % 9 == 4, np.nan, np.linspace(0, 1, len(claims))))
+    with pytest.warns(ng.errors.DataWarning):
+        with_extra = ng.glm("claims ~ age + extra", data, family="poisson", exposure="holders", missing="drop")
+    small = ng.glm("claims ~ age", data, family="poisson", exposure="holders")
+    labels = fold_ids(len(data), 4, seed=2)
+    table, per_fold = ng.cross_validate({"extra": with_extra, "age": small}, data, folds=labels, return_folds=True)
+    complete = data["extra"].notna().to_numpy()
+    reference = ng.cross_validate(
+        {"extra": with_extra.refit(data[complete], missing="raise"), "age": small}, data[complete], folds=labels[complete]
+    )
+    assert_allclose(table.to_numpy(float), reference.to_numpy(float), rtol=1e-12)
+    assert per_fold.loc["age", "rows"].sum() == complete.sum()
+
+
+def test_missing_values_in_a_model_fitted_without_drop_name_the_column_not_the_level_remedy(claims):
+    data = claims.assign(extra=np.where(np.arange(len(claims)) == 5, np.nan, np.linspace(0, 1, len(claims))))
+    glm = ng.glm("claims ~ age", data, family="poisson", exposure="holders")
+    with_extra = ng.glm("claims ~ age + extra", data.dropna(), family="poisson", exposure="holders")
+    with pytest.raises(DataError, match=r"cross_validate: refitting model 'extra' without fold .*'extra' has 1 row") as error:
+        ng.cross_validate({"age": glm, "extra": with_extra}, data, folds=3)
+    assert "merge rare levels" not in str(error.value)
+
+
+def test_a_multinomial_fit_is_refused_as_not_supported_yet(claims):
+    multinomial = ng.glm("age ~ group", claims, family="multinomial")
+    with pytest.raises(SpecificationError, match="'m' is a multinomial fit, which cross_validate does not support yet"):
+        ng.cross_validate({"m": multinomial}, claims, folds=3)

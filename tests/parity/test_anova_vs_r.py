@@ -310,3 +310,22 @@ def test_user_data_is_not_mutated(data):
     before = frame.copy()
     ng.step(ng.glm("mpg ~ wt + hp + qsec", frame), "~ .^2")
     pd.testing.assert_frame_equal(frame, before)
+
+
+@pytest.mark.parametrize(("family", "r_family"), [("poisson", "poisson"), ("quasipoisson", "quasipoisson"), ("gaussian", "gaussian")])
+def test_anova_of_two_models_with_an_f_test_matches_r(data, family, r_family):
+    # R's anova.glmlist: a fixed dispersion (poisson) has infinite denominator df, an estimated one df_resid.
+    r = run_r(
+        f"""tight <- glm.control(epsilon = 1e-12, maxit = 100)
+        a <- anova(glm(breaks ~ wool, {r_family}, d, control = tight), glm(breaks ~ wool + tension, {r_family}, d, control = tight), test = 'F')
+        out('F', a[['F']][2]); out('p', a[['Pr(>F)']][2])""",
+        d=data["warpbreaks"],
+    )
+    small = ng.glm("breaks ~ wool", data["warpbreaks"], family=family)
+    big = ng.glm("breaks ~ wool + tension", data["warpbreaks"], family=family)
+    if family == "poisson":
+        with pytest.warns(UserWarning, match="quasi"):
+            table = ng.anova(small, big, test="F")
+    else:
+        table = ng.anova(small, big, test="F")
+    assert_allclose(table[["statistic", "p_value"]].iloc[1].to_numpy(float), [r["F"][0], r["p"][0]], rtol=1e-6)

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import itertools
+import math
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
 from neuralglm.errors import SpecificationError
-from neuralglm.inference.deviance_tables import not_a_glm_error, sequential_anova
+from neuralglm.inference.deviance_tables import not_a_glm_error, resolve_test, sequential_anova
 
 INTERVAL_COLUMNS = ("lower", "upper")
 
@@ -118,10 +119,9 @@ def anova(*fits, test: str | None = None) -> pd.DataFrame:
                 "these differ. Refit both models on the same data."
             )
     largest = fits[-1]
-    estimated = largest.family.fixed_dispersion is None
-    test = test or ("F" if estimated else "Chisq")
-    if test not in ("F", "Chisq"):
-        raise SpecificationError(f"test must be 'F' or 'Chisq'; got {test!r}.")
+    test = resolve_test(largest, test, "anova")
+    # R's anova.glmlist: a known dispersion has infinitely many degrees of freedom, so F·df is χ²(df).
+    df_scale = math.inf if largest.dispersion_method == "fixed" else largest.df_resid
     rows = [dict(df_resid=fits[0].df_resid, deviance=fits[0].deviance, df=np.nan, deviance_change=np.nan, statistic=np.nan, p_value=np.nan)]
     for small, big in itertools.pairwise(fits):
         df = small.df_resid - big.df_resid
@@ -132,7 +132,7 @@ def anova(*fits, test: str | None = None) -> pd.DataFrame:
             change = 2.0 * (big.loglik - small.loglik)
         if test == "F":
             statistic = change / df / largest.dispersion
-            p_value = stats.f.sf(statistic, df, largest.df_resid)
+            p_value = stats.f.sf(statistic, df, df_scale) if math.isfinite(df_scale) else stats.chi2.sf(statistic * df, df)
         else:
             statistic = change / largest.dispersion
             p_value = stats.chi2.sf(statistic, df)

@@ -79,7 +79,11 @@ def _row(label, fits, boots, fit_iterations, boot) -> dict:
         "refits, repeat (s)": round(boots[1][0], 2),
         "ratio first (200)": round((compile_seconds + scale * boots[1][0]) / fits[0][0], 1),
         "ratio repeat (200)": round(scale * boots[1][0] / fits[1][0], 1),
+        "converged": int(np.sum(boot.status == "converged")),
+        "stalled": int(np.sum(boot.status == "stalled")),
+        "limit": int(np.sum(boot.status == "iteration limit")),
         "failed": boot.n_failed,
+        "refit it (mean, max)": f"{boot.n_iter.mean():.0f}, {boot.n_iter.max()}",
     }
 
 

@@ -110,8 +110,8 @@ def bootstrap(
         for bootstrapping an M-estimator); the replicates then measure the sampling variability
         around this local optimum, conditional on the fitted basin, not the variability across
         optima. A warm start is no shortcut on a flat objective: refits of the benchmark's
-        (16,)-unit network on 5,000 rows need 600-2,500 L-BFGS iterations from the fitted weights
-        too. In float32 the refits usually stall at the working precision, warm ones nearer
+        (16,)-unit network on 5,000 rows needed 1,500-3,000 L-BFGS iterations from the fitted
+        weights to converge in float64, more than the fit's own 1,000. In float32 the refits usually stall at the working precision, warm ones nearer
         their start: their SEs came out 0.1-0.9% below the GLM's without hidden layers, and a
         median 5% below the cold starts' for a (2,)-unit network (1.001 in float64), so use a
         float64 fit with ``start="fitted"``.

@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.special import logsumexp
+from scipy.special import logsumexp, xlogy
 
 from neuralglm.fit.info import FitInfo, Status, history_frame
 from neuralglm.fit.linalg import refuse_aliased_columns
@@ -91,8 +91,10 @@ def null_deviance(codes: np.ndarray, weights: np.ndarray, n_levels: int, has_int
     >>> round(null_deviance(np.array([0, 1, 1, 2]), np.ones(4), 3, True), 4)  # -2 (2 log 1/4 + 2 log 1/2)
     8.3178
     """
-    coef = null_logits(codes, weights, n_levels)[None, :] if has_intercept else np.zeros((1, n_levels - 1))
-    return deviance(codes, weights, log_probabilities(np.ones((codes.size, 1)), coef))
+    totals = np.bincount(codes, weights=weights, minlength=n_levels)
+    if not has_intercept:
+        return float(2.0 * totals.sum() * np.log(n_levels))
+    return float(-2.0 * np.sum(xlogy(totals, totals / totals.sum())))  # a level without weight adds nothing
 
 
 def _gradient_and_information(X, codes, weights, log_prob, coef, precision):

@@ -157,6 +157,10 @@ def fit(
         for ``hidden=()`` fitted by IRLS (exactly :func:`neuralglm.glm`);
     NetworkResult
         otherwise.
+    MultinomialResult, MultinomialNetworkResult
+        for ``family="multinomial"`` (R's ``nnet::multinom``; a softmax output of K−1 logits
+        against the first level): the multinomial GLM without hidden layers (as
+        :func:`neuralglm.glm`), else a network; no offset, logit link only.
 
     Raises
     ------

@@ -79,7 +79,7 @@ def test_glm_keeps_its_inference(fits):
     assert isinstance(loaded, MultinomialResult)
     assert loaded.vcov.equals(fit.vcov) and loaded.std_errors.equals(fit.std_errors)
     assert loaded.conf_int().equals(fit.conf_int())
-    assert str(loaded.summary()) == str(fit.summary())
+    assert str(loaded.summary()) == str(fit.summary()) + "\n" + loaded.source.describe()
 
 
 def test_network_keeps_its_architecture_and_training(fits):

@@ -29,6 +29,7 @@ from neuralglm.fit import gradient_steps as compiled
 from neuralglm.fit.gradient import GradientControl, fit_gradient
 from neuralglm.fit.info import FitInfo, Status
 from neuralglm.fit.multinomial import fit_multinomial, null_logits
+from neuralglm.fit.polish import SOLVER_NAMES
 from neuralglm.fit.solution import Solution
 from neuralglm.model.architecture import Architecture
 from neuralglm.model.params import Dense, Params, to_numpy
@@ -120,7 +121,8 @@ def finish_newton(
     start = np.vstack([np.asarray(layer.bias)[None, :], layer.weight]) if has_bias else np.asarray(layer.weight)
     names = (("Intercept",) if has_bias else ()) + tuple(column_names)
     precision = np.array([0.0] * has_bias + [l2] * len(column_names)) if l2 > 0 else None
-    first = f"{info.solver} stopped after {info.n_iter} iterations ({info.status.label})"
+    unit = "iterations" if info.solver == "lbfgs" else "epochs"
+    first = f"{SOLVER_NAMES.get(info.solver, info.solver)} stopped after {info.n_iter} {unit} ({info.status.label})"
     try:
         solution = fit_multinomial(Z, y.astype(np.int64), family.n_levels, weights, names, start=start, precision=precision)
     except (RankDeficientError, np.linalg.LinAlgError) as error:

@@ -204,6 +204,8 @@ class MultinomialSummary:
         lines.append(f"Residual deviance: {fit.deviance:.6g}   AIC: {fit.aic:.6g}   BIC: {fit.bic:.6g}")
         if not fit.info.converged:
             lines.append(f"Warning: {fit.info.message}")
+        if fit.source is not None:
+            lines.append(fit.source.describe())
         return "\n".join(lines)
 
     def __repr__(self) -> str:

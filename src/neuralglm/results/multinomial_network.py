@@ -52,7 +52,7 @@ class MultinomialNetworkResult:
     --------
     >>> import neuralglm as ng
     >>> df = ng.datasets.load_insurance()
-    >>> net = ng.fit("group ~ age + C(district)", df, family="multinomial", hidden=(3,), seed=1)
+    >>> net = ng.fit("group ~ age", df, family="multinomial", weights="holders", hidden=(3,), seed=1)
     >>> probabilities = net.predict(df.head(2))
     >>> list(probabilities.columns) == list(net.levels), net.deviance < net.null_deviance
     (True, True)
@@ -222,7 +222,8 @@ class MultinomialNetworkSummary:
             f"Multinomial neural network (reference level {net.levels[0]!r}) · {architecture}",
             f"Formula: {net.formula}   Levels: {', '.join(net.levels)}",
             f"Parameters (k): {net.n_params:,}   Observations: {net.n_obs:,.0f}",
-            f"Solver: {info.solver}, {info.n_iter} iterations/epochs (l2 {control.l2:g}, {net.dtype}, seed {net.seed}) · "
+            f"Solver: {info.solver}, {info.n_iter} {'iterations' if info.solver == 'lbfgs' else 'epochs'} "
+            f"(l2 {control.l2:g}, {net.dtype}, seed {net.seed}) · "
             f"{_status_words(info)} · {info.seconds:.2f} s",
         ]
         if info.status.name not in ("CONVERGED", "EARLY_STOPPED"):

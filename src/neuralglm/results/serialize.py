@@ -64,7 +64,7 @@ def save(result: FitResult | NetworkResult, path, *, include_data: bool = False)
     result.save(path, include_data=include_data)
 
 
-def load(path) -> FitResult | NetworkResult:
+def load(path) -> FitResult | NetworkResult | MultinomialResult | MultinomialNetworkResult:
     """Load a model written by ``fit.save(path)``; never unpickles or runs code from the file.
 
     Parameters
@@ -73,8 +73,8 @@ def load(path) -> FitResult | NetworkResult:
 
     Returns
     -------
-    FitResult or NetworkResult
-        Predicting with it gives bit-for-bit the original model's predictions. A model saved
+    FitResult, NetworkResult, MultinomialResult or MultinomialNetworkResult
+        (the stored ``kind``). Predicting with it gives bit-for-bit the original model's predictions. A model saved
         without its training data (the default) raises :class:`~neuralglm.errors.ModelFileError`
         from the methods that need them (``residuals()``, ``predict()`` without new data, ...);
         its ``summary()`` says what the file holds.

@@ -169,3 +169,18 @@ def test_user_frame_is_not_mutated(df):
     before = df.copy(deep=True)
     ng.fit("y ~ x1 + x2", df, family="multinomial", hidden=(2,))
     pd.testing.assert_frame_equal(df, before)
+
+
+def test_training_loss_is_half_the_multinomial_deviance_per_unit_weight():
+    """The JAX loss the solvers minimize equals the NumPy deviance the results report, for extreme logits too."""
+    import jax
+
+    from neuralglm.fit.multinomial import deviance, log_softmax
+    from neuralglm.fit.multinomial_network import SoftmaxOutput
+
+    rng = np.random.default_rng(9)
+    eta = rng.normal(scale=30.0, size=(50, 3))  # probabilities far below float64's tiny for some rows
+    codes, weights = rng.integers(0, 4, size=50), rng.uniform(0.0, 3.0, size=50)
+    with jax.enable_x64(True):
+        loss = float(SoftmaxOutput(4).mean_half_deviance(codes.astype(np.float64), eta, weights))
+    assert loss == pytest.approx(deviance(codes, weights, log_softmax(eta)) / (2 * weights.sum()), rel=1e-12)

@@ -29,6 +29,7 @@ del globals()["fit"]
 _EXPORTS: dict[str, tuple[str, str | None]] = {
     "FitResult": ("neuralglm.results.result", "FitResult"),
     "MultinomialResult": ("neuralglm.results.multinomial", "MultinomialResult"),
+    "MultinomialNetworkResult": ("neuralglm.results.multinomial_network", "MultinomialNetworkResult"),
     "NetworkResult": ("neuralglm.results.network", "NetworkResult"),
     "NeuralGLMClassifier": ("neuralglm.sklearn", "NeuralGLMClassifier"),
     "NeuralGLMRegressor": ("neuralglm.sklearn", "NeuralGLMRegressor"),
@@ -61,6 +62,7 @@ _EXPORTS: dict[str, tuple[str, str | None]] = {
 # __getattr__ but stay out of __all__, so `from neuralglm import *` works without scikit-learn.
 __all__ = [
     "FitResult",
+    "MultinomialNetworkResult",
     "MultinomialResult",
     "NetworkResult",
     "__version__",
@@ -126,6 +128,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see
     from neuralglm.inference.significance import anova as anova
     from neuralglm.network import fit as fit
     from neuralglm.results.multinomial import MultinomialResult as MultinomialResult
+    from neuralglm.results.multinomial_network import MultinomialNetworkResult as MultinomialNetworkResult
     from neuralglm.results.network import NetworkResult as NetworkResult
     from neuralglm.results.result import FitResult as FitResult
     from neuralglm.results.serialize import load as load

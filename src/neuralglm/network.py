@@ -23,13 +23,16 @@ from neuralglm.family import derived
 from neuralglm.family.family import Family
 from neuralglm.family.link import Link
 from neuralglm.family.null_model import intercept_only
-from neuralglm.family.registry import get_family, get_link
+from neuralglm.family.registry import get_family, get_link, is_multinomial
 from neuralglm.fit.gradient import GradientControl, fit_gradient
 from neuralglm.fit.guardrails import check_sample_size
+from neuralglm.fit.multinomial_network import n_network_params
 from neuralglm.fit.network_parameter import check_estimable_in_network, fit_network_estimating_parameter
 from neuralglm.model.architecture import Architecture
 from neuralglm.model.inputs import fit_scaling
 from neuralglm.options import PARAMETERS, check_fit_combinations, document, validate
+from neuralglm.results.multinomial import multinomial_design
+from neuralglm.results.multinomial_network import fit_multinomial_network
 from neuralglm.results.network import make_network_result
 
 DTYPES = {"float32": jnp.float32, "float64": jnp.float64}
@@ -72,7 +75,7 @@ def default_l2(design: Design, family: Family, link: Link) -> float:
     --------
     >>> import numpy as np, pandas as pd
     >>> from neuralglm.data.design import make_design
-    >>> from neuralglm.family.registry import get_family, get_link
+    >>> from neuralglm.family.registry import get_family, get_link, is_multinomial
     >>> df = pd.DataFrame({"x": np.arange(6.0), "y": [1.0, 3.0, 2.0, 5.0, 4.0, 6.0]})
     >>> gaussian = get_family("gaussian")
     >>> design = make_design("y ~ x", df, gaussian)
@@ -154,6 +157,10 @@ def fit(
         for ``hidden=()`` fitted by IRLS (exactly :func:`neuralglm.glm`);
     NetworkResult
         otherwise.
+    MultinomialResult, MultinomialNetworkResult
+        for ``family="multinomial"`` (R's ``nnet::multinom``; a softmax output of K−1 logits
+        against the first level): the multinomial GLM without hidden layers (as
+        :func:`neuralglm.glm`), else a network; no offset, logit link only.
 
     Raises
     ------
@@ -182,9 +189,11 @@ def fit(
     arch = Architecture(hidden=settings["hidden"], activation=settings["activation"])
     if settings["l2"] == "auto" and arch.n_hidden == 0:
         settings["l2"] = 0.0  # without hidden layers 'auto' is the unpenalized GLM
+    data_arguments = {"offset": offset, "exposure": exposure, "weights": weights, "freq_weights": freq_weights, "missing": missing}
+    if is_multinomial(settings["family"]):
+        return api.record_call(_multinomial(formula, data, arch, settings, data_arguments), fit, scope, "data")
     family_obj = get_family(settings["family"])
     link_obj = get_link(settings["link"], family_obj)
-    data_arguments = {"offset": offset, "exposure": exposure, "weights": weights, "freq_weights": freq_weights, "missing": missing}
     if arch.n_hidden == 0 and settings["solver"] in ("auto", "irls") and settings["l2"] == 0.0 and not settings["early_stopping"]:
         glm_settings = {name: settings[name] for name in ("dispersion", "cov_type", "max_iter", "epsilon")}
         result = api.glm(formula, data, family_obj, link_obj, **data_arguments, **glm_settings, progress=settings["verbose"])
@@ -204,24 +213,7 @@ def _train(design: Design, family: Family, link: Link, arch: Architecture, setti
     if settings["l2"] == "auto":
         settings = {**settings, "l2": default_l2(design, family, link)}
     check_sample_size(design, arch.n_params(scaling.n_in, has_bias), arch.n_hidden, settings["l2"])  # warns when k ≥ n
-    solver = _choose_solver(
-        settings["solver"], arch, design.n_obs, arch.n_params(scaling.n_in, has_bias), settings["l2"], settings["early_stopping"]
-    )
-    if settings["early_stopping"] is None:
-        # Adam chosen for many rows: the held-out deviance says when to stop (its training deviance is noisy).
-        settings = {**settings, "early_stopping": settings["solver"] == "auto" and solver in MINIBATCH_SOLVERS}
-    fraction = settings["validation_fraction"]
-    if settings["early_stopping"] and math.ceil(fraction * design.n_obs) >= design.n_obs:
-        raise SpecificationError(
-            f"The 'validation_fraction' parameter of fit must be a fraction leaving at least one row for training and for "
-            f"validation (n_obs={design.n_obs}). Got {fraction!r} instead."
-        )
-    control = GradientControl(
-        solver=solver,
-        epochs=settings["epochs"] if settings["epochs"] is not None else DEFAULT_EPOCHS[solver],
-        tol=settings["tol"] if settings["tol"] is not None else DEFAULT_TOL[solver],
-        **{name: settings[name] for name in _CONTROL_SETTINGS},
-    )
+    control = _gradient_control(settings, arch, design.n_obs, arch.n_params(scaling.n_in, has_bias))
     seed, dtype = settings["seed"], settings["dtype"]
     data = (inputs, design.y, design.total_weights, design.offset)
     training = {"seed": seed, "dtype": DTYPES[dtype], "progress": settings["verbose"]}
@@ -247,6 +239,44 @@ def _train(design: Design, family: Family, link: Link, arch: Architecture, setti
         inputs=inputs,
         family_params=estimate,
     )
+
+
+def _gradient_control(settings: dict, arch: Architecture, n_obs: int, n_params: int) -> GradientControl:
+    """The solver (``"auto"``: chosen by size) and its options, with their defaults filled in."""
+    solver = _choose_solver(settings["solver"], arch, n_obs, n_params, settings["l2"], settings["early_stopping"])
+    if settings["early_stopping"] is None:
+        # Adam chosen for many rows: the held-out deviance says when to stop (its training deviance is noisy).
+        settings = {**settings, "early_stopping": settings["solver"] == "auto" and solver in MINIBATCH_SOLVERS}
+    fraction = settings["validation_fraction"]
+    if settings["early_stopping"] and math.ceil(fraction * n_obs) >= n_obs:
+        raise SpecificationError(
+            f"The 'validation_fraction' parameter of fit must be a fraction leaving at least one row for training and for "
+            f"validation (n_obs={n_obs}). Got {fraction!r} instead."
+        )
+    return GradientControl(
+        solver=solver,
+        epochs=settings["epochs"] if settings["epochs"] is not None else DEFAULT_EPOCHS[solver],
+        tol=settings["tol"] if settings["tol"] is not None else DEFAULT_TOL[solver],
+        **{name: settings[name] for name in _CONTROL_SETTINGS},
+    )
+
+
+def _multinomial(formula: str, data, arch: Architecture, settings: dict, data_arguments: dict):
+    """``family="multinomial"``: without hidden layers or penalty nnet::multinom's model (``ng.glm``), else a softmax network."""
+    if settings["link"] not in (None, "logit"):
+        raise SpecificationError(f"family='multinomial' has the logit link only; got link={settings['link']!r}.")
+    if arch.n_hidden == 0 and settings["solver"] in ("auto", "irls") and settings["l2"] == 0.0 and not settings["early_stopping"]:
+        limits = {name: settings[name] for name in ("max_iter", "epsilon")}
+        return api.glm(formula, data, "multinomial", **data_arguments, **limits, progress=settings["verbose"])
+    design, levels, response = multinomial_design(formula, data, **data_arguments)
+    if settings["l2"] == "auto":
+        settings = {**settings, "l2": DEFAULT_L2}  # the dispersion is 1, as the binomial's (default_l2)
+    n_in = sum(name != "Intercept" for name in design.column_names)
+    n_params = n_network_params(arch, n_in, design.has_intercept, len(levels))
+    check_sample_size(design, n_params, arch.n_hidden, settings["l2"])  # warns when k ≥ n
+    control = _gradient_control(settings, arch, design.n_obs, n_params)
+    options = {"seed": settings["seed"], "dtype": settings["dtype"], "progress": settings["verbose"]}
+    return fit_multinomial_network(design, levels, response, arch, control, **options)
 
 
 _CONTROL_SETTINGS = (

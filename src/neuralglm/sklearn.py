@@ -38,6 +38,7 @@ from neuralglm.errors import DataWarning
 from neuralglm.family import derived
 from neuralglm.family.null_model import null_deviance
 from neuralglm.family.registry import get_family
+from neuralglm.fit import multinomial
 from neuralglm.network import fit as _network_fit
 from neuralglm.options import PARAMETERS, document, estimator_init
 
@@ -93,8 +94,9 @@ class _NeuralGLMBase(BaseEstimator):
                 weights=weights,
                 **self._settings(),
             )
-        self.family_ = self.result_.family
-        self.link_ = self.result_.link
+        # A multinomial fit has no family object: its family is the softmax over the classes, its link the logit.
+        self.family_ = getattr(self.result_, "family", "multinomial")
+        self.link_ = getattr(self.result_, "link", "logit")
         # scikit-learn's convention for estimators with max_iter: iterations (IRLS) or epochs run.
         self.n_iter_ = int(self.result_.info.n_iter)
         return self
@@ -203,10 +205,15 @@ class NeuralGLMRegressor(RegressorMixin, _NeuralGLMBase):
 
 @document(tuple(name for name in PARAMETERS if name != "family"), estimator=True)
 class NeuralGLMClassifier(ClassifierMixin, _NeuralGLMBase):
-    r"""A binary neural GLM classifier: the binomial family with any link (default logit).
+    r"""A neural GLM classifier: the binomial family with any link (default logit) for two classes,
+    the multinomial logit (a softmax output) for more.
 
-    Any two labels are accepted; ``classes_`` holds them sorted, and the second is the
-    "success" whose probability the model fits. More than two classes raise a ``ValueError``.
+    Any labels are accepted; ``classes_`` holds them sorted. With two, the second is the
+    "success" whose probability the model fits; with K > 2 the model is
+    ``ng.fit(..., family="multinomial")``: K−1 logits against the first class (with
+    ``hidden=()`` and no penalty, the maximum-likelihood multinomial logit of ``nnet::multinom``
+    and of scikit-learn's ``LogisticRegression(penalty=None)``). A multinomial model takes no
+    ``offset`` and only the logit link.
 
     Every hyper-parameter of :func:`neuralglm.fit` except ``family`` (binomial), as
     :class:`NeuralGLMRegressor`; ``link=None`` is the logit.
@@ -217,12 +224,12 @@ class NeuralGLMClassifier(ClassifierMixin, _NeuralGLMBase):
 
     Attributes
     ----------
-    classes_ : the two labels, shape ``(2,)``.
+    classes_ : the labels, sorted, shape ``(n_classes,)``.
     result_, family_, link_, n_features_in_, feature_names_in_ : as :class:`NeuralGLMRegressor`.
 
     Notes
     -----
-    ``score`` is :math:`D^2` for the Bernoulli deviance, which is scikit-learn's
+    ``score`` is :math:`D^2` for the Bernoulli (multinomial) deviance, which is scikit-learn's
     ``d2_log_loss_score``; use ``scoring="accuracy"`` in model selection for accuracy.
 
     Examples
@@ -243,26 +250,38 @@ class NeuralGLMClassifier(ClassifierMixin, _NeuralGLMBase):
     __init__ = estimator_init(_PARAMETERS)
 
     def _family_name(self):
-        return "binomial"
+        return "multinomial" if self._multinomial() else "binomial"
 
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.classifier_tags.multi_class = False
-        return tags
+    def _multinomial(self) -> bool:
+        return len(getattr(self, "classes_", ())) > 2
 
     def _encode(self, y) -> np.ndarray:
+        """The binomial response (1 for the second class), or the multinomial class codes 0 … K−1."""
         found = np.isin(y, self.classes_)
         if not found.all():
             raise ValueError(f"y has labels not seen in fit: {np.unique(np.asarray(y)[~found])!r}; the classes are {self.classes_!r}.")
+        if self._multinomial():
+            return np.searchsorted(self.classes_, np.asarray(y)).astype(np.float64)
         return (np.asarray(y) == self.classes_[1]).astype(np.float64)
 
+    def _probabilities(self, X, offset=None) -> np.ndarray:
+        """``(n_obs, n_classes)`` class probabilities, columns in the order of ``classes_``."""
+        if not self._multinomial():
+            mu = self._mean(X, offset)
+            return np.column_stack([1.0 - mu, mu])
+        check_is_fitted(self, "result_")
+        X = validate_data(self, X, reset=False, dtype=np.float64)
+        if offset is not None:
+            raise ValueError("A multinomial classifier (more than two classes) takes no offset, as nnet::multinom.")
+        return self.result_.predict(self._frame(X), type="response").to_numpy()
+
     def fit(self, X, y, sample_weight=None, offset=None):
-        """Fit the binary model by maximum (penalized) likelihood.
+        """Fit the binary (or multinomial) model by maximum (penalized) likelihood.
 
         Parameters
         ----------
         X : array-like, shape ``(n_obs, n_features)``.
-        y : two distinct labels, shape ``(n_obs,)``.
+        y : labels (at least two distinct), shape ``(n_obs,)``.
         sample_weight : prior weights ``(n_obs,)``; ``None`` means 1.
         offset : known part of the linear predictor ``(n_obs,)``.
 
@@ -273,8 +292,8 @@ class NeuralGLMClassifier(ClassifierMixin, _NeuralGLMBase):
         Raises
         ------
         ValueError
-            when ``y`` is not categorical or does not have exactly two classes (among the rows
-            with positive weight).
+            when ``y`` is not categorical or has fewer than two classes (among the rows with
+            positive weight).
         """
         X, y = validate_data(self, X, y, dtype=np.float64)
         check_classification_targets(y)
@@ -284,24 +303,20 @@ class NeuralGLMClassifier(ClassifierMixin, _NeuralGLMBase):
             present = np.unique(y[weight > 0])
         else:
             present = classes
-        if len(classes) > 2:
-            raise ValueError(
-                f"Only binary classification is supported: {type(self).__name__} fits the binomial family, but y has "
-                f"{len(classes)} classes ({classes.tolist()!r}). "
-                "Use sklearn.multiclass.OneVsRestClassifier around it for more classes."
-            )
         if len(present) < 2:
             raise ValueError(
                 f"{type(self).__name__} needs two classes to fit, but y has only one class ({present.tolist()!r}) among the rows with "
                 "positive weight."
             )
         self.classes_ = classes
-        return self._fit_encoded(X, self._encode(y), sample_weight, offset)
+        y_encoded = self._encode(y)
+        if self._multinomial():  # the codes as categories: the classes in their order, never read as a measurement
+            y_encoded = pd.Categorical(y_encoded.astype(np.int64), categories=range(len(classes)))
+        return self._fit_encoded(X, y_encoded, sample_weight, offset)
 
     def predict_proba(self, X, offset=None):
-        """Class probabilities, shape ``(n_obs, 2)``, columns in the order of ``classes_``."""
-        mu = self._mean(X, offset)
-        return np.column_stack([1.0 - mu, mu])
+        """Class probabilities, shape ``(n_obs, n_classes)``, columns in the order of ``classes_``."""
+        return self._probabilities(X, offset)
 
     def predict_log_proba(self, X, offset=None):
         """Logarithm of :meth:`predict_proba`."""
@@ -309,14 +324,22 @@ class NeuralGLMClassifier(ClassifierMixin, _NeuralGLMBase):
             return np.log(self.predict_proba(X, offset))
 
     def predict(self, X, offset=None):
-        """The more probable label per row (the first class on a tie), shape ``(n_obs,)``."""
+        """The most probable label per row (the first such class on a tie), shape ``(n_obs,)``."""
+        if self._multinomial():
+            return self.classes_[np.argmax(self._probabilities(X, offset), axis=1)]
         mu = self._mean(X, offset)
         return self.classes_[(mu > 0.5).astype(int)]
 
     def score(self, X, y, sample_weight=None, offset=None):
-        """:math:`D^2` of the Bernoulli deviance on ``(X, y)`` (scikit-learn's ``d2_log_loss_score``)."""
+        """:math:`D^2` of the Bernoulli (multinomial) deviance on ``(X, y)`` (scikit-learn's ``d2_log_loss_score``)."""
         check_is_fitted(self, "result_")
-        return self._d2(X, self._encode(y), sample_weight, offset)
+        if not self._multinomial():
+            return self._d2(X, self._encode(y), sample_weight, offset)
+        log_prob = np.log(self._probabilities(X, offset))
+        codes = self._encode(y).astype(np.int64)
+        weights = np.ones(len(codes)) if sample_weight is None else _check_sample_weight(sample_weight, log_prob, dtype=np.float64)
+        dev = multinomial.deviance(codes, weights, log_prob)
+        return 1.0 - dev / multinomial.null_deviance(codes, weights, len(self.classes_), True)
 
 
 __all__ = ["NeuralGLMClassifier", "NeuralGLMRegressor"]

@@ -164,12 +164,6 @@ def test_classifier_probabilities_equal_ng_fit_with_labels_encoded():
     assert (clf.predict(X) == np.where(proba[:, 1] > 0.5, "yes", "no")).all()
 
 
-def test_classifier_refuses_more_than_two_classes():
-    X = np.random.default_rng(0).normal(size=(30, 2))
-    with pytest.raises(ValueError, match=r"Only binary classification is supported.*3 classes"):
-        ng.NeuralGLMClassifier().fit(X, np.arange(30) % 3)
-
-
 def test_sample_weight_and_offset_reach_ng_fit():
     X, y, offset = _poisson_data(seed=1)
     weights = np.random.default_rng(1).uniform(0.2, 3.0, size=len(y))

@@ -158,6 +158,7 @@ def fit_gradient(
     progress: bool | None = None,
     start: Params | None = None,
     column_names: tuple[str, ...] | None = None,
+    finish: Callable = finish_glm,
 ) -> Solution[Params]:
     """Train ``arch`` on ``(X, y)`` by minimizing :func:`neuralglm.model.objective.objective`.
 
@@ -174,6 +175,8 @@ def fit_gradient(
     start : optional starting parameters (overrides the random initialization).
     column_names : names of the columns of ``X`` (messages of the polish of a network without
         hidden layers).
+    finish : the polish of a network without hidden layers (:func:`~neuralglm.fit.polish.finish_glm`;
+        a multinomial network's is Newton's method, :mod:`neuralglm.fit.multinomial_network`).
 
     Returns
     -------
@@ -216,9 +219,7 @@ def fit_gradient(
     params_out = to_numpy(params_out)
     if arch.n_hidden == 0 and not control.early_stopping:
         l2 = control.l2 if control.penalize_output else 0.0  # without hidden layers the output layer is the only one
-        params_out, info, warns = finish_glm(
-            params_out, info, warns, (X, y, weights, offset), family, link, l2=l2, column_names=column_names
-        )
+        params_out, info, warns = finish(params_out, info, warns, (X, y, weights, offset), family, link, l2=l2, column_names=column_names)
     if warns:
         warn(info.message, ConvergenceWarning)
     return Solution(params_out, info, best_epoch, train_rows, validation_rows)

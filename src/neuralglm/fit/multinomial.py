@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.special import logsumexp
+from scipy.special import logsumexp, xlogy
 
 from neuralglm.fit.info import FitInfo, Status, history_frame
 from neuralglm.fit.linalg import refuse_aliased_columns
@@ -50,7 +50,18 @@ def log_probabilities(X: np.ndarray, coef: np.ndarray, offset: np.ndarray | None
     eta = X @ coef
     if offset is not None:
         eta = eta + offset
-    eta = np.column_stack([np.zeros(X.shape[0]), eta])
+    return log_softmax(eta)
+
+
+def log_softmax(eta: np.ndarray) -> np.ndarray:
+    """(n, K) log class probabilities from the (n, K−1) logits against the reference level.
+
+    Examples
+    --------
+    >>> np.round(np.exp(log_softmax(np.array([[0.0, np.log(2.0)]]))), 3).tolist()
+    [[0.25, 0.25, 0.5]]
+    """
+    eta = np.column_stack([np.zeros(eta.shape[0]), eta])
     return eta - logsumexp(eta, axis=1, keepdims=True)
 
 
@@ -59,8 +70,39 @@ def deviance(codes: np.ndarray, weights: np.ndarray, log_prob: np.ndarray) -> fl
     return float(-2.0 * np.sum(weights * log_prob[np.arange(codes.size), codes]))
 
 
-def _gradient_and_information(X, codes, weights, log_prob):
-    """The score (level-major) and the information matrix ``-d²loglik`` at the current probabilities."""
+def null_logits(codes: np.ndarray, weights: np.ndarray, n_levels: int) -> np.ndarray:
+    """The intercept-only fit: ``log(W_k / W_0)`` for the levels after the reference (``W_k`` their case weight).
+
+    Examples
+    --------
+    >>> np.round(null_logits(np.array([0, 1, 1, 2]), np.ones(4), 3), 4).tolist()
+    [0.6931, 0.0]
+    """
+    totals = np.bincount(codes, weights=weights, minlength=n_levels)
+    with np.errstate(divide="ignore"):  # a level without weight has no finite logit (the fit then reports separation)
+        return np.log(totals[1:]) - np.log(totals[0])
+
+
+def null_deviance(codes: np.ndarray, weights: np.ndarray, n_levels: int, has_intercept: bool) -> float:
+    """Deviance of the intercept-only model (``multinom(y ~ 1)``), or of equal probabilities without an intercept.
+
+    Examples
+    --------
+    >>> round(null_deviance(np.array([0, 1, 1, 2]), np.ones(4), 3, True), 4)  # -2 (2 log 1/4 + 2 log 1/2)
+    8.3178
+    """
+    totals = np.bincount(codes, weights=weights, minlength=n_levels)
+    if not has_intercept:
+        return float(2.0 * totals.sum() * np.log(n_levels))
+    return float(-2.0 * np.sum(xlogy(totals, totals / totals.sum())))  # a level without weight adds nothing
+
+
+def _gradient_and_information(X, codes, weights, log_prob, coef, precision):
+    """The score (level-major) and the information matrix ``-d²loglik`` at the current probabilities.
+
+    With ``precision`` (one per term, the same for every level) those of the penalized
+    log-likelihood ``loglik - ½ Σ precision·b²``: a network's output layer under its L2 prior.
+    """
     n, p = X.shape
     k = log_prob.shape[1] - 1
     prob = np.exp(log_prob[:, 1:])
@@ -75,7 +117,16 @@ def _gradient_and_information(X, codes, weights, log_prob):
             block = (X * w[:, None]).T @ X
             information[a * p : (a + 1) * p, b * p : (b + 1) * p] = block
             information[b * p : (b + 1) * p, a * p : (a + 1) * p] = block.T
+    if precision is not None:
+        score = score - (precision[:, None] * coef).T.reshape(-1)
+        information[np.diag_indices_from(information)] += np.tile(precision, k)
     return score, information
+
+
+def _objective(codes, weights, log_prob, coef, precision) -> float:
+    """The deviance, plus ``Σ precision·b²`` (twice the penalty) when penalized."""
+    dev = deviance(codes, weights, log_prob)
+    return dev if precision is None else dev + float(np.sum(precision[:, None] * coef**2))
 
 
 def fit_multinomial(
@@ -87,11 +138,16 @@ def fit_multinomial(
     *,
     max_iter: int = 100,
     epsilon: float = 1e-8,
+    start: np.ndarray | None = None,
+    precision: np.ndarray | None = None,
 ) -> MultinomialSolution:
     """Maximum-likelihood coefficients of the baseline-category logit model.
 
     Stops on R's ``glm`` criterion ``|dev − dev_old| / (|dev| + 0.1) < epsilon``, then takes one
     more Newton step (quadratic convergence brings the coefficients to machine precision).
+    ``start`` (n_coef × (K−1)) replaces the zero start; ``precision`` (one per column of ``X``)
+    maximizes the penalized log-likelihood instead (the criterion then reads the penalized
+    objective; ``deviance`` stays the deviance).
 
     Examples
     --------
@@ -101,27 +157,28 @@ def fit_multinomial(
     ('CONVERGED', (2, 2))
     """
     refuse_aliased_columns(X, weights, column_names)
-    start = time.perf_counter()
+    started = time.perf_counter()
     p, k = X.shape[1], n_levels - 1
-    coef = np.zeros((p, k))
+    coef = np.zeros((p, k)) if start is None else np.array(start, dtype=np.float64)
     log_prob = log_probabilities(X, coef)
-    dev = deviance(codes, weights, log_prob)
+    objective = _objective(codes, weights, log_prob, coef, precision)
     history, status, polished = [], Status.ITERATION_LIMIT, False
     for iteration in range(1, max_iter + 1):
-        score, information = _gradient_and_information(X, codes, weights, log_prob)
+        score, information = _gradient_and_information(X, codes, weights, log_prob, coef, precision)
         step = np.linalg.solve(information, score).reshape(k, p).T
-        new_coef, new_log_prob, new_dev = _halved_step(X, codes, weights, coef, step, dev)
+        new_coef, new_log_prob, new_objective = _halved_step(X, codes, weights, coef, step, objective, precision)
         change = float(np.max(np.abs(new_coef - coef)))
-        converged = abs(new_dev - dev) / (abs(new_dev) + 0.1) < epsilon
-        coef, log_prob, dev = new_coef, new_log_prob, new_dev
-        history.append((iteration, dev / weights.sum(), float(np.max(np.abs(score))), change, np.nan, time.perf_counter() - start))
+        converged = abs(new_objective - objective) / (abs(new_objective) + 0.1) < epsilon
+        coef, log_prob, objective = new_coef, new_log_prob, new_objective
+        history.append((iteration, objective / weights.sum(), float(np.max(np.abs(score))), change, np.nan, time.perf_counter() - started))
         if polished:
             status = Status.CONVERGED
             break
         polished = converged
     if _separated(codes, log_prob, weights):
         status = Status.SEPARATION
-    _, information = _gradient_and_information(X, codes, weights, log_prob)
+    dev = deviance(codes, weights, log_prob)
+    _, information = _gradient_and_information(X, codes, weights, log_prob, coef, precision)
     info = FitInfo(
         converged=status is Status.CONVERGED,
         n_iter=len(history),
@@ -129,7 +186,7 @@ def fit_multinomial(
         solver="newton",
         message=status.sentence(f"{len(history)} Newton iterations, deviance {dev:.6g}"),
         history=history_frame(history),
-        seconds=time.perf_counter() - start,
+        seconds=time.perf_counter() - started,
     )
     try:
         covariance = np.linalg.inv(information)
@@ -138,16 +195,16 @@ def fit_multinomial(
     return MultinomialSolution(coef=coef, covariance=covariance, deviance=dev, info=info)
 
 
-def _halved_step(X, codes, weights, coef, step, dev):
-    """The Newton step, halved until the deviance does not increase (it always can, the deviance being convex)."""
+def _halved_step(X, codes, weights, coef, step, objective, precision):
+    """The Newton step, halved until the objective does not increase (it always can, the objective being convex)."""
     for _ in range(_MAX_HALVINGS):
         new_coef = coef + step
         new_log_prob = log_probabilities(X, new_coef)
-        new_dev = deviance(codes, weights, new_log_prob)
-        if np.isfinite(new_dev) and new_dev <= dev * (1 + 1e-12) + 1e-12:
-            return new_coef, new_log_prob, new_dev
+        new_objective = _objective(codes, weights, new_log_prob, new_coef, precision)
+        if np.isfinite(new_objective) and new_objective <= objective * (1 + 1e-12) + 1e-12:
+            return new_coef, new_log_prob, new_objective
         step = step / 2.0
-    return coef, log_probabilities(X, coef), dev
+    return coef, log_probabilities(X, coef), objective
 
 
 def _separated(codes: np.ndarray, log_prob: np.ndarray, weights: np.ndarray) -> bool:

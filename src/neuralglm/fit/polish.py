@@ -262,7 +262,7 @@ def finish_glm(
         return params, info, warns
     unit = "iterations" if info.solver == "lbfgs" else "epochs"
     first = (
-        f"{_SOLVER_NAMES.get(info.solver, info.solver)} stopped after {info.n_iter} {unit} ({info.status.label}), "
+        f"{SOLVER_NAMES.get(info.solver, info.solver)} stopped after {info.n_iter} {unit} ({info.status.label}), "
         f"{distance:.2g} standard errors from the optimum"
     )
     outcome = polish(params, X, y, weights, offset, family, link, l2=l2, column_names=column_names)
@@ -299,4 +299,4 @@ def finish_glm(
     return outcome.params, new, True
 
 
-_SOLVER_NAMES = {"lbfgs": "L-BFGS", "adam": "Adam", "sgd": "SGD"}
+SOLVER_NAMES = {"lbfgs": "L-BFGS", "adam": "Adam", "sgd": "SGD"}

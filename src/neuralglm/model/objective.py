@@ -37,7 +37,8 @@ def penalty(params: Params, penalize_output: bool = True) -> jax.Array:
 def mean_half_deviance(params: Params, arch: Architecture, family: Family, link: Link, X, y, weights, offset) -> jax.Array:
     """``sum(w·d(y, mu)) / (2·sum(w))`` of the network's predictions."""
     eta = linear_predictor(params, arch, X, offset)
-    return derived.half_deviance_loss(family, link, y, eta, weights)
+    own = getattr(family, "mean_half_deviance", None)  # a vector response's likelihood (the multinomial's softmax) is its own
+    return own(y, eta, weights) if own is not None else derived.half_deviance_loss(family, link, y, eta, weights)
 
 
 def objective(

@@ -57,6 +57,9 @@ def linear_predictor(params: Params, arch: Architecture, X: jax.Array, offset: j
     """
     h = hidden_features(params, arch, X)
     out = params[-1]
+    if out.weight.shape[1] > 1:  # several outputs (a multinomial network's K−1 logits): eta is (n_obs, K−1)
+        eta = h @ out.weight + offset[:, None]
+        return eta if out.bias is None else eta + out.bias[None, :]
     eta = (h @ out.weight)[:, 0] + offset
     return eta if out.bias is None else eta + out.bias[0]
 
@@ -93,10 +96,13 @@ def linear_predictor_float64(params: Params, arch: Architecture, X: np.ndarray, 
     [2.5, 3.5]
     """
     out = params[-1]
-    weight = np.asarray(out.weight[:, 0], np.float64)
+    several = out.weight.shape[1] > 1  # a multinomial network's K−1 logits: eta is (n_obs, K−1)
+    weight = np.asarray(out.weight if several else out.weight[:, 0], np.float64)
     eta = np.array(offset, dtype=np.float64)
+    if several:
+        eta = np.repeat(eta[:, None], weight.shape[1], axis=1)
     if out.bias is not None:
-        eta += float(out.bias[0])
+        eta += np.asarray(out.bias, np.float64) if several else float(out.bias[0])
     for start in range(0, len(eta), FORWARD_BLOCK_ROWS):
         block = slice(start, start + FORWARD_BLOCK_ROWS)
         eta[block] += hidden_features_float64(params, arch, X[block]) @ weight

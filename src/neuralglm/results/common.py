@@ -331,27 +331,32 @@ class ResultBase:
         >>> bool((ng.load(io.BytesIO(buffer.getvalue())).predict(df) == fit.predict(df)).all())
         True
         """
-        if not isinstance(include_data, bool):
-            raise SpecificationError(f"The 'include_data' parameter of save must be True or False. Got {include_data!r} instead.")
-        from neuralglm._version import __version__
-
-        include_data = include_data and self.has_data
-        store = ArrayStore()
-        spec = {
-            "format": FORMAT,
-            "format_version": FORMAT_VERSION,
-            "neuralglm_version": __version__,
-            "kind": self.kind,
-            "include_data": include_data,
-            "result": self.to_dict(store, include_data),
-        }
-        write_file(store.arrays, spec, path)
+        write_result(self, path, include_data)
 
     def _with_file_line(self, summary):
         """``summary`` of a loaded model, with a header line saying what its file holds."""
         if self.source is None:
             return summary
         return dataclasses.replace(summary, header=(*summary.header, self.source.describe()))
+
+
+def write_result(result, path, include_data) -> None:
+    """The model file of any result with ``kind``, ``has_data`` and ``to_dict`` (GLMs, networks, multinomial fits)."""
+    if not isinstance(include_data, bool):
+        raise SpecificationError(f"The 'include_data' parameter of save must be True or False. Got {include_data!r} instead.")
+    from neuralglm._version import __version__
+
+    include_data = include_data and result.has_data
+    store = ArrayStore()
+    spec = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "neuralglm_version": __version__,
+        "kind": result.kind,
+        "include_data": include_data,
+        "result": result.to_dict(store, include_data),
+    }
+    write_file(store.arrays, spec, path)
 
 
 @partial(jax.jit, static_argnums=(0,))

@@ -348,8 +348,11 @@ def params_to_dict(params, store: ArrayStore, key: str) -> list:
     ]
 
 
-def params_from_dict(nodes: list, store: ArrayStore, arch: Architecture, n_in: int, has_intercept: bool) -> tuple[Dense, ...]:
-    widths = (n_in, *arch.hidden, 1)
+def params_from_dict(
+    nodes: list, store: ArrayStore, arch: Architecture, n_in: int, has_intercept: bool, n_out: int = 1
+) -> tuple[Dense, ...]:
+    """The layers, each checked to have the shapes of ``arch`` (``n_out`` outputs: a multinomial network's K−1)."""
+    widths = (n_in, *arch.hidden, n_out)
     if not isinstance(nodes, list) or len(nodes) != len(widths) - 1:
         raise ModelFileError(f"The model file's params must hold {len(widths) - 1} layers for its architecture.")
     layers = []
@@ -402,6 +405,14 @@ def control_from_dict(node: dict) -> GradientControl:
     else:
         raise ModelFileError(f"The model file's control.learning_rate must be a number; got {str(rate)[:40]!r}.")
     return GradientControl(**values)
+
+
+# ---- multinomial fits: the response levels (the first is the reference) ------------------------------
+def levels_from_dict(node: dict) -> tuple[str, ...]:
+    levels = str_list(node, "levels", "result")
+    if len(levels) < 2 or len(set(levels)) != len(levels):
+        raise ModelFileError(f"The model file's result.levels must be at least two distinct levels; got {str(levels)[:60]}.")
+    return tuple(levels)
 
 
 # ---- estimated family parameters (θ of the negative binomial, a Tweedie power) --------------------

@@ -3,7 +3,8 @@
 The file is a zip archive (:mod:`neuralglm.results.model_file`): every array (coefficients,
 network weights, input scaling, history columns, and the training data only when saved with
 ``include_data=True``) is a ``.npy`` entry; the entry ``spec.json`` holds the format name and
-version, the neuralglm version, the result's ``kind`` (``"glm"`` or ``"network"``) and the
+version, the neuralglm version, the result's ``kind`` (``"glm"``, ``"network"``, ``"multinomial"`` or
+``"multinomial_network"``) and the
 result as written by its ``to_dict`` (format 2: an explicit schema per part,
 :mod:`neuralglm.results.parts`). Files of format 1 are still read
 (:mod:`neuralglm.results.format_v1`).
@@ -27,10 +28,14 @@ from neuralglm.errors import ModelFileError, SpecificationError
 from neuralglm.results import format_v1, formula_state
 from neuralglm.results.common import ModelFileInfo
 from neuralglm.results.model_file import FORMAT_VERSION, SPEC_ENTRY, read_file
+from neuralglm.results.multinomial import MultinomialResult
+from neuralglm.results.multinomial_network import MultinomialNetworkResult
 from neuralglm.results.network import NetworkResult
 from neuralglm.results.result import FitResult
 
-_KINDS: dict[str, Any] = {FitResult.kind: FitResult, NetworkResult.kind: NetworkResult}
+# The stored ``kind`` names the class whose from_dict reads the file (the only dispatch loading does).
+_KINDS: dict[str, Any] = {cls.kind: cls for cls in (FitResult, NetworkResult, MultinomialResult, MultinomialNetworkResult)}
+_SAVABLE = tuple(_KINDS.values())
 
 __all__ = ["FORMAT_VERSION", "SPEC_ENTRY", "load", "save"]
 
@@ -52,12 +57,14 @@ def save(result: FitResult | NetworkResult, path, *, include_data: bool = False)
     >>> bool((ng.load(path).predict(df) == fit.predict(df)).all())
     True
     """
-    if not isinstance(result, (FitResult, NetworkResult)):
-        raise SpecificationError(f"save() takes a FitResult or NetworkResult; got {type(result).__name__}.")
+    if not isinstance(result, _SAVABLE):
+        raise SpecificationError(
+            f"save() takes a FitResult, NetworkResult, MultinomialResult or MultinomialNetworkResult; got {type(result).__name__}."
+        )
     result.save(path, include_data=include_data)
 
 
-def load(path) -> FitResult | NetworkResult:
+def load(path) -> FitResult | NetworkResult | MultinomialResult | MultinomialNetworkResult:
     """Load a model written by ``fit.save(path)``; never unpickles or runs code from the file.
 
     Parameters
@@ -66,8 +73,8 @@ def load(path) -> FitResult | NetworkResult:
 
     Returns
     -------
-    FitResult or NetworkResult
-        Predicting with it gives bit-for-bit the original model's predictions. A model saved
+    FitResult, NetworkResult, MultinomialResult or MultinomialNetworkResult
+        (the stored ``kind``). Predicting with it gives bit-for-bit the original model's predictions. A model saved
         without its training data (the default) raises :class:`~neuralglm.errors.ModelFileError`
         from the methods that need them (``residuals()``, ``predict()`` without new data, ...);
         its ``summary()`` says what the file holds.

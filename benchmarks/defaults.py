@@ -4,6 +4,7 @@
     python -m benchmarks.defaults --full             # adds 100k rows
     python -m benchmarks.defaults --families poisson --truths smooth --sizes 2000
     python -m benchmarks.defaults --set l2=0 --set epochs=1000   # the network with other settings
+    python -m benchmarks.defaults --references sklearn plain gam gbm cann oracle   # what other methods reach
 
 Every cell draws a training set of ``n`` rows and a fresh test set of :data:`N_TEST` rows from
 one known truth, with four inputs ``x1..x4`` uniform on [−√3, √3] (mean 0, variance 1; bounded, so
@@ -25,10 +26,26 @@ standard errors of the paired mean difference over the test rows (z = mean(d_net
 SE); with 100k test rows that SE is small, so it also gives the excess as a share of the
 GLM's deviance (per mille). The network's status, warnings and seconds are listed.
 
-As a reference from another library, scikit-learn's ``MLPRegressor`` (gaussian) and
-``MLPClassifier`` (Bernoulli) with the same hidden layer, ``early_stopping=True`` and its other
-defaults, on standardized inputs, are fitted in the same cells. PyTorch is used for the same
-reference when it can be imported (it is not a dependency).
+The z over the test rows says whether the network is worse *for this training set*; with 100k
+test rows almost any model with more freedom than the GLM is (see the ``oracle`` reference). The noise a statistician meets is the training set's: for linear truths the GLM is refitted
+on :data:`NOISE_DRAWS` other training sets (same test rows), and the network's excess is also
+given in standard deviations of the GLM's mean test deviance over them (*SD*).
+
+References, fitted in the same cells on the same rows (``--references`` picks them):
+
+- ``sklearn``: scikit-learn's ``MLPRegressor`` (gaussian) / ``MLPClassifier`` (Bernoulli), same
+  hidden layer, ``early_stopping=True``, other defaults, standardized inputs;
+- ``torch``: a plain PyTorch MLP with early stopping, when torch imports (not a dependency);
+- ``plain``: the same recipe in neuralglm, for every family: ReLU, no weight decay, Adam 1e-3,
+  batch 256, 10 % validation, patience 10, best weights restored;
+- ``gam``: an additive GLM, a cubic B-spline of 6 df for each input (``ng.glm``);
+- ``gbm``: scikit-learn's ``HistGradientBoosting*`` with the family's loss and early stopping;
+- ``cann``: the default network on top of the GLM, the GLM's linear predictor as its offset
+  (a CANN whose GLM part is fixed);
+- ``oracle`` (threshold and linear truths): the GLM plus the true step 1(x3 > 0.5) (form and
+  place known), and plus a step 1(x3 > c) at the cut c that fits the training rows best
+  (three passes of 16 cuts, each between the previous best one's neighbours) (form known, place estimated): what knowing the truth's form is worth, and
+  on a linear truth what one or two needless parameters cost.
 """
 
 from __future__ import annotations
@@ -52,9 +69,11 @@ SIZES = (2_000, 20_000)
 FULL_SIZES = (2_000, 20_000, 100_000)
 N_TEST = 100_000
 HIDDEN = (16,)
+INPUTS = ["x1", "x2", "x3", "x4"]
 FORMULA = "y ~ x1 + x2 + x3 + x4"
 GAMMA_SHAPE = 2.0
 SEED = 20261203
+NOISE_DRAWS = 20  # training sets drawn to measure the GLM's own noise on linear truths
 ROOT3 = math.sqrt(3.0)  # inputs uniform on [-√3, √3]: mean 0, variance 1, no far tails
 
 
@@ -140,11 +159,11 @@ def fit_network(family: str, train: pd.DataFrame, test: pd.DataFrame, settings: 
     return NetRun(unit_deviance(family, test["y"].to_numpy(), mu), status, names, seconds, net.info.n_iter)
 
 
-def fit_glm(family: str, train: pd.DataFrame, test: pd.DataFrame) -> np.ndarray:
+def fit_glm(family: str, train: pd.DataFrame, test: pd.DataFrame, formula: str = FORMULA) -> np.ndarray:
     import neuralglm as ng
 
     exposure = "exposure" if family == "poisson" else None
-    glm = ng.glm(FORMULA, train, family=family, link=LINKS[family], exposure=exposure)
+    glm = ng.glm(formula, train, family=family, link=LINKS[family], exposure=exposure)
     return unit_deviance(family, test["y"].to_numpy(), glm.predict(test, type="response").to_numpy())
 
 
@@ -157,7 +176,7 @@ def fit_sklearn(family: str, train: pd.DataFrame, test: pd.DataFrame) -> np.ndar
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    columns = ["x1", "x2", "x3", "x4"]
+    columns = INPUTS
     y = train["y"].to_numpy()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
@@ -170,13 +189,75 @@ def fit_sklearn(family: str, train: pd.DataFrame, test: pd.DataFrame) -> np.ndar
     return unit_deviance(family, test["y"].to_numpy(), mu)
 
 
+def fit_plain(family: str, train: pd.DataFrame, test: pd.DataFrame) -> np.ndarray:
+    """fit_torch's recipe in neuralglm (every family): ReLU, no weight decay, Adam, early stopping."""
+    settings = {"activation": "relu", "l2": 0.0, "solver": "adam", "early_stopping": True}
+    return fit_network(family, train, test, settings).deviance
+
+
+def fit_gam(family: str, train: pd.DataFrame, test: pd.DataFrame) -> np.ndarray:
+    """An additive GLM: a cubic B-spline of 6 df per input, its boundary knots the inputs' range."""
+    bounds = f"df=6, lower_bound={-ROOT3:.6f}, upper_bound={ROOT3:.6f}"
+    return fit_glm(family, train, test, "y ~ " + " + ".join(f"bs({x}, {bounds})" for x in INPUTS))
+
+
+def fit_gbm(family: str, train: pd.DataFrame, test: pd.DataFrame) -> np.ndarray:
+    """scikit-learn's histogram gradient boosting with the family's loss, early stopping on 10 % of the rows."""
+    from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
+
+    y, options = train["y"].to_numpy(), {"early_stopping": True, "random_state": 0}
+    if family == "binomial":
+        model = HistGradientBoostingClassifier(**options).fit(train[INPUTS], y.astype(int))
+        return unit_deviance(family, test["y"].to_numpy(), model.predict_proba(test[INPUTS])[:, 1])
+    if family == "poisson":  # the rate y / exposure, weighted by exposure: the Poisson likelihood of the counts
+        exposure = train["exposure"].to_numpy()
+        model = HistGradientBoostingRegressor(loss="poisson", **options).fit(train[INPUTS], y / exposure, sample_weight=exposure)
+        return unit_deviance(family, test["y"].to_numpy(), model.predict(test[INPUTS]) * test["exposure"].to_numpy())
+    model = HistGradientBoostingRegressor(loss="squared_error" if family == "gaussian" else "gamma", **options)
+    return unit_deviance(family, test["y"].to_numpy(), model.fit(train[INPUTS], y).predict(test[INPUTS]))
+
+
+def fit_cann(family: str, train: pd.DataFrame, test: pd.DataFrame) -> np.ndarray:
+    """The default network with the GLM's linear predictor (exposure included) as its offset."""
+    import neuralglm as ng
+
+    exposure = "exposure" if family == "poisson" else None
+    glm = ng.glm(FORMULA, train, family=family, link=LINKS[family], exposure=exposure)
+    train, test = (frame.assign(glm_eta=glm.predict(frame, type="link").to_numpy()) for frame in (train, test))
+    net = ng.fit(FORMULA, train, family=family, link=LINKS[family], offset="glm_eta", hidden=HIDDEN)
+    return unit_deviance(family, test["y"].to_numpy(), net.predict(test, type="response").to_numpy())
+
+
+def fit_oracles(family: str, train: pd.DataFrame, test: pd.DataFrame) -> dict[str, np.ndarray]:
+    """Threshold truths: the GLM plus the true step, and plus the step at the best-fitting cut of x3."""
+    import neuralglm as ng
+
+    exposure = "exposure" if family == "poisson" else None
+
+    def with_step(cut: float):
+        frames = [frame.assign(step=(frame["x3"] > cut).astype(np.float64)) for frame in (train, test)]
+        glm = ng.glm(FORMULA + " + step", frames[0], family=family, link=LINKS[family], exposure=exposure)
+        return glm.deviance, unit_deviance(family, test["y"].to_numpy(), glm.predict(frames[1], type="response").to_numpy())
+
+    # The cut that fits the training rows best: 16 cuts over the central 94 % of x3, then 16 between the
+    # best one's neighbours, twice more (a final spacing of ~0.004; 24 fixed quantiles were too coarse).
+    low, high = np.quantile(train["x3"], [0.03, 0.97])
+    for _ in range(3):
+        cuts = np.linspace(low, high, 16)
+        fits = [with_step(cut) for cut in cuts]
+        best = int(np.argmin([fit[0] for fit in fits]))
+        low, high = cuts[max(best - 1, 0)], cuts[min(best + 1, len(cuts) - 1)]
+    profiled = fits[best]
+    return {"true step": with_step(0.5)[1], "step at fitted cut": profiled[1]}
+
+
 def fit_torch(family: str, train: pd.DataFrame, test: pd.DataFrame) -> np.ndarray | None:
     """A plain PyTorch MLP (Adam 1e-3, batch 256, 10 % validation, patience 10), if torch imports."""
     try:
         import torch
     except ImportError:
         return None
-    columns = ["x1", "x2", "x3", "x4"]
+    columns = INPUTS
     torch.manual_seed(0)
     mean, scale = train[columns].mean(), train[columns].std()
     x = torch.tensor(((train[columns] - mean) / scale).to_numpy(), dtype=torch.float32)
@@ -242,12 +323,16 @@ class Cell:
     z: float  # (net − GLM) / paired SE
     net_run: NetRun
     reference: dict[str, float]
+    noise: float = math.nan  # linear truths: SD of the GLM's test deviance over NOISE_DRAWS training sets
 
     def closed(self, deviance: float) -> float:
         return (self.glm - deviance) / (self.glm - self.true)
 
 
-def run_cell(family: str, truth: str, n: int, settings: dict, references: bool) -> Cell:
+REFERENCES = {"sklearn": fit_sklearn, "torch": fit_torch, "plain": fit_plain, "gam": fit_gam, "gbm": fit_gbm, "cann": fit_cann}
+
+
+def run_cell(family: str, truth: str, n: int, settings: dict, references: tuple[str, ...]) -> Cell:
     rng = np.random.default_rng([SEED, FAMILIES.index(family), TRUTHS.index(truth), n])
     train, _ = simulate(family, truth, n, rng)
     test, mu_true = simulate(family, truth, N_TEST, rng)
@@ -257,36 +342,69 @@ def run_cell(family: str, truth: str, n: int, settings: dict, references: bool) 
     difference = net.deviance - glm
     z = float(difference.mean() / (difference.std(ddof=1) / math.sqrt(len(difference))))
     reference = {}
-    if references:
-        for name, fitter in (("sklearn", fit_sklearn), ("torch", fit_torch)):
-            deviance = fitter(family, train, test)
-            if deviance is not None:
-                reference[name] = float(deviance.mean())
+    for name in references:
+        if name == "oracle":
+            if truth in ("threshold", "linear"):
+                reference.update({key: float(d.mean()) for key, d in fit_oracles(family, train, test).items()})
+            continue
+        deviance = REFERENCES[name](family, train, test)
+        if deviance is not None:
+            reference[name] = float(deviance.mean())
     true = float(unit_deviance(family, y, mu_true).mean())
-    return Cell(family, truth, n, float(glm.mean()), float(net.deviance.mean()), true, z, net, reference)
+    noise = glm_noise(family, truth, n, test) if truth == "linear" else math.nan
+    return Cell(family, truth, n, float(glm.mean()), float(net.deviance.mean()), true, z, net, reference, noise)
+
+
+def glm_noise(family: str, truth: str, n: int, test: pd.DataFrame) -> float:
+    """The SD of the GLM's mean test deviance over NOISE_DRAWS other training sets: how much two equally good fits differ."""
+    rng = np.random.default_rng([SEED, FAMILIES.index(family), TRUTHS.index(truth), n, 1])
+    return float(np.std([fit_glm(family, simulate(family, truth, n, rng)[0], test).mean() for _ in range(NOISE_DRAWS)], ddof=1))
+
+
+def _measure(cell: Cell, deviance: float) -> str:
+    """Gap closed; on a linear truth the excess over the GLM in ‰ and in SDs of the GLM's own noise over training sets."""
+    if cell.truth != "linear":
+        return f"{100 * cell.closed(deviance):.0f} %"
+    return f"{1000 * (deviance - cell.glm) / cell.glm:+.1f} ‰ = {(deviance - cell.glm) / cell.noise:+.1f} SD"
 
 
 def row(cell: Cell) -> str:
     run = cell.net_run
+    measure = _measure(cell, cell.net)
     if cell.truth == "linear":
-        excess = 1000 * (cell.net - cell.glm) / cell.glm
-        measure = f"z = {cell.z:+.1f} ({excess:+.1f} ‰)"
-        refs = " ".join(f"{name} {1000 * (dev - cell.glm) / cell.glm:+.1f}‰" for name, dev in cell.reference.items())
-    else:
-        measure = f"{100 * cell.closed(cell.net):.0f} %"
-        refs = " ".join(f"{name} {100 * cell.closed(dev):.0f} %" for name, dev in cell.reference.items())
-    gap = "–" if cell.truth == "linear" else f"{cell.glm - cell.true:.4f}"
+        measure = f"z = {cell.z:+.1f} ({measure})"
+    refs = " · ".join(f"{name} {_measure(cell, dev)}" for name, dev in cell.reference.items())
     status = f"{run.status} ({run.iterations})"
     warned = ", ".join(run.warnings) or "none"
     return (
-        f"| {cell.family} | {cell.truth} | {cell.n:,} | {gap} | **{measure}** | {status} | {warned} | {run.seconds:.1f} | {refs or '–'} |"
+        f"| {cell.family} | {cell.truth} | {cell.n:,} | {cell.glm - cell.true:.4f} | **{measure}** | {status} | {warned} | "
+        f"{run.seconds:.1f} | {refs or '–'} |"
     )
 
 
 HEADER = (
-    "| family | truth | rows | GLM − truth deviance | network: gap closed (linear: excess) | status (iterations) | warnings | "
-    "seconds | reference (early-stopped MLP) |\n|---|---|---:|---:|---:|---|---|---:|---|"
+    "| family | truth | rows | GLM − truth deviance | network: gap closed (linear: z over the test rows, excess over the GLM in ‰ = "
+    "in SDs of the GLM's deviance over training sets) | status (iterations) | warnings | seconds | references |\n|---|---|---:|---:|---:|---|---|---:|---|"
 )
+
+
+def summary(cells: list[Cell]) -> None:
+    """Per method, size and truth: the range of gap closed (nonlinear) or of the excess over the GLM in SDs (linear)."""
+    methods = ["network", *dict.fromkeys(name for cell in cells for name in cell.reference)]
+    columns = [(n, t) for n in dict.fromkeys(c.n for c in cells) for t in TRUTHS if any(c.truth == t and c.n == n for c in cells)]
+    print("\n| method | " + " | ".join(f"{n:,}: {t}" for n, t in columns) + " |\n|---|" + "---:|" * len(columns))
+    for method in methods:
+        ranges = []
+        for n, truth in columns:
+            chosen = [c for c in cells if c.n == n and c.truth == truth and (method == "network" or method in c.reference)]
+            values = [(c.net if method == "network" else c.reference[method]) for c in chosen]
+            if truth == "linear":
+                shares = [(v - c.glm) / c.noise for c, v in zip(chosen, values, strict=True)]
+                ranges.append(f"{min(shares):+.1f} … {max(shares):+.1f} SD" if shares else "–")
+            else:
+                closed = [100 * c.closed(v) for c, v in zip(chosen, values, strict=True)]
+                ranges.append(f"{min(closed):.0f} … {max(closed):.0f} %" if closed else "–")
+        print(f"| {method} | " + " | ".join(ranges) + " |")
 
 
 def _settings(pairs: list[str]) -> dict:
@@ -307,7 +425,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--truths", nargs="+", default=TRUTHS, choices=TRUTHS)
     parser.add_argument("--sizes", nargs="+", type=int, help="training rows (overrides --full)")
     parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", help="a setting of the network's ng.fit")
-    parser.add_argument("--no-reference", action="store_true", help="skip scikit-learn and PyTorch")
+    parser.add_argument(
+        "--references", nargs="*", default=["sklearn", "torch"], choices=[*REFERENCES, "oracle"], help="(none: no reference)"
+    )
     parser.add_argument("--default-l2", type=float, help="try another neuralglm.network.DEFAULT_L2 (l2='auto' = it × √φ₀)")
     args = parser.parse_args(argv)
     import neuralglm.network
@@ -324,7 +444,7 @@ def main(argv: list[str] | None = None) -> None:
     for n in sizes:
         for family in args.families:
             for truth in args.truths:
-                cell = run_cell(family, truth, n, settings, references=not args.no_reference)
+                cell = run_cell(family, truth, n, settings, tuple(args.references))
                 cells.append(cell)
                 print(row(cell), flush=True)
     nonlinear = [c for c in cells if c.truth != "linear"]
@@ -337,6 +457,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"linear cells: z from {min(c.z for c in linear):+.1f} to {max(c.z for c in linear):+.1f}")
     warned = [c for c in cells if c.net_run.warnings]
     print(f"cells with a warning: {len(warned)} of {len(cells)}")
+    summary(cells)
 
 
 if __name__ == "__main__":

@@ -136,9 +136,9 @@ PARAMETERS: dict[str, Parameter] = {
             (Options(SOLVERS),),
             "auto",
             "'auto' (IRLS for hidden=() without l2, L-BFGS for hidden=() with it; with hidden layers, full-batch "
-            "L-BFGS up to network.LBFGS_MAX_ROWS rows and network.LBFGS_MAX_WORK rows × parameters, where the "
-            "benchmark found it faster, Adam beyond; Adam whenever early_stopping), 'irls' (hidden=() only), "
-            "'lbfgs', 'adam', 'sgd' (momentum).",
+            "L-BFGS up to network.LBFGS_MAX_ROWS rows and network.LBFGS_MAX_WORK rows × parameters (to the penalized "
+            "optimum, which generalized better than Adam with early stopping on the benchmark's grid), Adam beyond; "
+            "Adam whenever early_stopping), 'irls' (hidden=() only), 'lbfgs', 'adam', 'sgd' (momentum).",
         ),
         Parameter(
             "learning_rate",
@@ -180,7 +180,7 @@ PARAMETERS: dict[str, Parameter] = {
             None,
             "Hold out a random validation_fraction of the rows, stop when their deviance has not improved for "
             "patience epochs, and restore the best weights (Adam/SGD). None: on when solver='auto' picks Adam "
-            "(many rows), off otherwise.",
+            "(very many rows or parameters), off otherwise.",
         ),
         Parameter(
             "validation_fraction",

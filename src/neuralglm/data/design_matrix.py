@@ -37,6 +37,9 @@ from neuralglm.data.validate import MAX_ABS_RESPONSE
 _BLOCK_BYTES = 2 * 1024 * 1024
 
 
+_DOT_PIECE = 8192
+
+
 class Unsupported(Exception):
     """A model matrix this path does not build: the caller falls back to formulaic's."""
 
@@ -261,8 +264,13 @@ def certainly_clean(values: np.ndarray) -> bool:
         return True
     if values.dtype != np.float64 or values.ndim != 1:
         return False
+    total = 0.0
     with np.errstate(all="ignore"):
-        total = float(np.dot(values, values))
+        # In pieces below OpenBLAS's threading threshold (10,000): its threaded dot was 9× slower
+        # than one thread on the 2 loaded cores (9.2 against 1.0 ms per column of 10⁶ rows).
+        for start in range(0, len(values), _DOT_PIECE):
+            piece = values[start : start + _DOT_PIECE]
+            total += float(np.dot(piece, piece))
     return total <= MAX_ABS_RESPONSE**2
 
 

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import importlib.util
 import os
 import platform
 import sys
@@ -189,6 +190,9 @@ def run_problem(problem: Problem, tools: list[str], repeats: int, budget: float,
     for tool in tools:
         if tool == "statsmodels" and problem.n_obs > slow_max_n:
             print(f"  {tool:<24} skipped (n > --slow-max-n {slow_max_n:.0e})", flush=True)
+            continue
+        if tool.startswith("glum") and importlib.util.find_spec("glum") is None:
+            print(f"  {tool:<24} skipped (glum is not installed: pip install glum)", flush=True)
             continue
         if tool in ("neuralglm", "neuralglm-formula"):
             # First call at this shape: JAX compiles; the further calls are the run time.

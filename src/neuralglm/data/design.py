@@ -19,7 +19,7 @@ import pandas as pd
 
 from neuralglm.data import validate
 from neuralglm.data.arrays import design_from_arrays
-from neuralglm.data.design_matrix import certainly_clean, memory_key
+from neuralglm.data.design_matrix import clean_flags, memory_key
 from neuralglm.data.formula import bare_columns, design_matrix, evaluation_error, required_variables, split_formula
 from neuralglm.data.formula import model_matrix as formula_model_matrix
 from neuralglm.data.frame import (
@@ -186,12 +186,12 @@ def _non_finite_terms(X: np.ndarray, columns, labels, missing: str) -> np.ndarra
 
 def _clean_numeric_columns(frame: pd.DataFrame, names) -> set[str]:
     """The columns among ``names`` of NumPy numeric dtype that certainly hold no NaN, inf or value beyond the limit."""
-    clean = set()
+    numeric = {}
     for name in names:
         values = frame[name]
-        if isinstance(values.dtype, np.dtype) and values.dtype.kind in "biuf" and certainly_clean(values.to_numpy(copy=False)):
-            clean.add(name)
-    return clean
+        if isinstance(values.dtype, np.dtype) and values.dtype.kind in "biuf":
+            numeric[name] = values.to_numpy(copy=False)
+    return {name for name, ok in zip(numeric, clean_flags(list(numeric.values())), strict=True) if ok}
 
 
 def _offset_source(offset, exposure, weights, freq_weights) -> OffsetSource:

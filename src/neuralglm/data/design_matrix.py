@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+import os
 from typing import Any
 
 import numpy as np
@@ -38,6 +39,9 @@ _BLOCK_BYTES = 2 * 1024 * 1024
 
 
 _DOT_PIECE = 8192
+# From this many values (32 MB) on, the design is written, and the columns are screened, by two
+# threads (the machines are 2-core; NumPy's copies and single-threaded dots release the GIL).
+_THREADED_SIZE = 4_000_000
 
 
 class Unsupported(Exception):
@@ -309,24 +313,55 @@ def _fill(columns: list[_Product], n_rows: int, known: set | None) -> tuple[np.n
     ones = [j for j, column in enumerate(columns) if column.is_ones() and j not in in_runs]
     others = [(j, column) for j, column in enumerate(columns) if j not in in_runs and j not in ones]
     clean = _clean_columns(columns, sources, known) if known is not None else [True] * n_columns
-    squares = {j: 0.0 for j, _ in others if clean[j] is None}
+    checked = {j for j, _ in others if clean[j] is None}
     step = max(256, _BLOCK_BYTES // (8 * max(n_columns, 1)))
-    for start in range(0, n_rows, step):
-        stop = min(start + step, n_rows)
-        block = X[start:stop]
-        for first, count, view in runs:
-            block[:, first : first + count] = view[:, start:stop].T
-        for j in ones:
-            block[:, j] = 1.0
-        for j, column in others:
-            values = column.block(start, stop)
-            block[:, j] = values
-            if j in squares and values.dtype.kind == "f":
-                as_double = np.asarray(values, dtype=np.float64)
-                with np.errstate(all="ignore"):
-                    squares[j] += float(np.dot(as_double, as_double))
-    ok = all(c is not False for c in clean) and all(total <= MAX_ABS_RESPONSE**2 for total in squares.values())
+
+    def write(rows: range) -> dict[int, float]:
+        squares = dict.fromkeys(checked, 0.0)
+        for start in rows:
+            stop = min(start + step, n_rows)
+            block = X[start:stop]
+            for first, count, view in runs:
+                block[:, first : first + count] = view[:, start:stop].T
+            for j in ones:
+                block[:, j] = 1.0
+            for j, column in others:
+                values = column.block(start, stop)
+                block[:, j] = values
+                if j in squares and values.dtype.kind == "f":
+                    as_double = np.asarray(values, dtype=np.float64)
+                    with np.errstate(all="ignore"):
+                        squares[j] += float(np.dot(as_double, as_double))
+        return squares
+
+    parts = _in_threads(write, _pieces(range(0, n_rows, step), n_rows * n_columns))
+    totals = [sum(part[j] for part in parts) for j in checked]
+    ok = all(c is not False for c in clean) and all(total <= MAX_ABS_RESPONSE**2 for total in totals)
     return X, ok
+
+
+def _pieces(items, size: int) -> list:
+    """``items`` whole, or in two halves for two threads when the work (``size`` values) is large and there are two cores."""
+    if size < _THREADED_SIZE or (os.cpu_count() or 1) < 2 or len(items) < 2:
+        return [items]
+    middle = len(items) // 2
+    return [items[:middle], items[middle:]]
+
+
+def clean_flags(columns: list[np.ndarray]) -> list[bool]:
+    """:func:`certainly_clean` of each column (in two threads for large data)."""
+    pieces = _pieces(columns, sum(len(c) for c in columns))
+    return [flag for part in _in_threads(lambda piece: [certainly_clean(c) for c in piece], pieces) for flag in part]
+
+
+def _in_threads(work, pieces: list) -> list:
+    """``work`` on each piece, in threads when there are several (NumPy's copies and BLAS release the GIL)."""
+    if len(pieces) == 1:
+        return [work(pieces[0])]
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(len(pieces)) as pool:
+        return list(pool.map(work, pieces))
 
 
 def block_model_matrix(text: str, data: pd.DataFrame, context: dict, known: set | None) -> tuple[np.ndarray, Any, bool]:

@@ -193,7 +193,7 @@ def design_matrix(text: str, frame: pd.DataFrame, formula: str, ordered=(), *, k
     ([0.5, 3.0, 7.5], ['Intercept', 'x:k'])
     """
     data, context = formula_frame(frame, ordered)
-    caught: list = []
+    caught: list = []  # warnings held back, so that a fallback to formulaic's matrix does not repeat them
     try:
         with warnings.catch_warnings(record=True) as caught:
             _quiet()
@@ -202,11 +202,16 @@ def design_matrix(text: str, frame: pd.DataFrame, formula: str, ordered=(), *, k
         matrix = model_matrix(text, frame, formula, ordered)
         return np.ascontiguousarray(matrix.to_numpy(dtype=np.float64)), [str(c) for c in matrix.columns], matrix.model_spec, False
     except Exception as error:  # as in model_matrix: formulaic wraps whatever the user's transform raised
+        _replay(caught)
         raise evaluation_error(error, formula, frame) from None
-    for warning in caught:  # held back so that a fallback to formulaic's matrix does not repeat them
-        warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno, source=warning.source)
+    _replay(caught)
     check_transforms_of_text(spec, formula, frame)
     return X, [str(c) for c in spec.column_names], spec, clean
+
+
+def _replay(caught: list) -> None:
+    for warning in caught:
+        warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno, source=warning.source)
 
 
 def _quiet() -> None:

@@ -65,7 +65,7 @@ def _with_intercept(intercept: float, coef: np.ndarray) -> np.ndarray:
     return np.concatenate([[intercept], np.ravel(coef)])
 
 
-def _fitters(problem: Problem, stash: dict[str, np.ndarray]) -> dict[str, Callable[[], tuple[np.ndarray, str]]]:
+def _fitters(problem: Problem, stash: dict[str, np.ndarray], table=None) -> dict[str, Callable[[], tuple[np.ndarray, str]]]:
     """One zero-argument fit per tool, returning (coefficients in our column order, note).
 
     neuralglm's fit also leaves its standard errors in ``stash``.
@@ -118,19 +118,16 @@ def _fitters(problem: Problem, stash: dict[str, np.ndarray]) -> dict[str, Callab
         "sklearn-lbfgs": sklearn("lbfgs"),
         "sklearn-lbfgs-tol1e-12": sklearn("lbfgs", 1e-12),
         "glum": glum_glm,
-        **_frame_fitters(problem),
+        **({} if table is None else _frame_fitters(problem, table)),
     }
 
 
-def _frame_fitters(problem: Problem) -> dict[str, Callable[[], tuple[np.ndarray, str]]]:
-    """The formula path, and the peers fitted on the same DataFrame (made on first use: 800 MB at n = 1e6, p = 100)."""
+def _frame_fitters(problem: Problem, table) -> dict[str, Callable[[], tuple[np.ndarray, str]]]:
+    """The formula path, and the peers fitted on the same DataFrame ``table`` (made before any timer starts)."""
     family, names = problem.family, feature_names(problem)
-    table: list = []
 
     def data():
-        if not table:
-            table.append(frame(problem))
-        return table[0]
+        return table
 
     def ours():
         import neuralglm as ng
@@ -185,7 +182,8 @@ def _time(fit: Callable[[], tuple[np.ndarray, str]], repeats: int, budget: float
 def run_problem(problem: Problem, tools: list[str], repeats: int, budget: float, slow_max_n: int) -> tuple[list[Timing], np.ndarray]:
     """Time every tool on one problem; also returns neuralglm's standard errors (ones if not run)."""
     stash = {"std_errors": np.ones(problem.n_coef)}
-    fitters = _fitters(problem, stash)
+    # The DataFrame of the formula path (800 MB at n = 1e6, p = 100) only when a tool reads it.
+    fitters = _fitters(problem, stash, frame(problem) if set(tools) & set(FORMULA_TOOLS) else None)
     results = []
     for tool in tools:
         if tool == "statsmodels" and problem.n_obs > slow_max_n:

@@ -11,11 +11,13 @@ categorical factors become their integer codes plus a table of the contrast valu
 level (formulaic encodes one row per level, so its coding is used unchanged), and products
 of factors are recorded, not computed. The recipes are then evaluated in row blocks directly
 into the C-ordered float64 array the IRLS kernels read (:mod:`neuralglm.fit.linalg` works
-on row blocks), the intercept written as ones.
+on row blocks), the intercept written as ones; columns that lie side by side in one of the
+frame's 2-d blocks are copied with one transposing copy per row block, and large designs are
+written by two threads, each on its half of the rows.
 
 Each value is computed with the same NumPy operations in the same order as formulaic's
-(products of factors left to right, with factors of one column multiplied first, the term's
-scale last; integer and boolean columns keep their dtype until the final cast to float64),
+(the factors with one column multiplied together first, that product multiplied in last
+after the others from left to right, the term's scale applied at the end; integer and boolean columns keep their dtype until the final cast to float64),
 so the matrix equals formulaic's bit for bit. Anything this path does not know (rows dropped
 by formulaic, pandas extension dtypes, sparse or multi-column categorical values) raises
 :class:`Unsupported` and the caller uses formulaic's own matrix.
@@ -36,8 +38,6 @@ from neuralglm.data.validate import MAX_ABS_RESPONSE
 # Rows per block: a block of the design (rows × p float64) stays in a core's cache while its
 # columns are written one after the other (at p = 100, 2048 rows are 1.6 MB).
 _BLOCK_BYTES = 2 * 1024 * 1024
-
-
 _DOT_PIECE = 8192
 # From this many values (32 MB) on, the design is written, and the columns are screened, by two
 # threads (the machines are 2-core; NumPy's copies and single-threaded dots release the GIL).

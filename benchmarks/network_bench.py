@@ -4,6 +4,7 @@
     python -m benchmarks.network_bench --part adam  # or --part lbfgs
     python -m benchmarks.network_bench --part auto  # the L-BFGS/Adam crossover behind solver="auto"
     python -m benchmarks.network_bench --part cache # part 1's first fit with a persistent compilation cache
+    python -m benchmarks.network_bench --device gpu # neuralglm on the GPU (needs jax[cuda12]; the peers stay on the CPU)
 
 Part 1 (minibatch): Gaussian MLP regression, n = 100,000, p = 20, hidden (64, 64) ReLU, Adam
 (learning rate 1e-3), batch 256, float32, 30 epochs, no penalty, no early stopping. Reported:
@@ -41,6 +42,7 @@ import numpy as np
 import pandas as pd
 
 import neuralglm as ng
+from benchmarks import device
 
 
 def regression_data(n_obs: int, n_features: int, seed: int) -> pd.DataFrame:
@@ -230,6 +232,7 @@ import jax, time, warnings
 jax.config.update("jax_compilation_cache_dir", {cache!r})
 jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
 jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+jax.config.update("jax_default_device", jax.devices({device!r})[0])
 from benchmarks.network_bench import neuralglm_adam, regression_data
 import neuralglm as ng
 df = regression_data(100_000, 20, seed=0)
@@ -238,7 +241,7 @@ print(neuralglm_adam(df, 20, seed=0)[0])
 """
 
 
-def part_cache() -> list[dict]:
+def part_cache(device_name: str = "cpu") -> list[dict]:
     """Part 1's neuralglm first fit in two fresh processes sharing a new persistent compilation cache."""
     import subprocess
     import sys
@@ -247,7 +250,12 @@ def part_cache() -> list[dict]:
     rows = []
     with tempfile.TemporaryDirectory() as cache:
         for label in ("cold cache (fills it)", "warm cache"):
-            done = subprocess.run([sys.executable, "-c", _CACHED_FIRST_FIT.format(cache=cache)], capture_output=True, text=True, check=True)
+            done = subprocess.run(
+                [sys.executable, "-c", _CACHED_FIRST_FIT.format(cache=cache, device=device_name)],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
             rows.append({"first fit, fresh process": label, "seconds": float(done.stdout.split()[-1])})
             print(rows[-1], flush=True)
     return rows
@@ -304,10 +312,14 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--part", choices=("adam", "lbfgs", "auto", "cache", "all"), default="all", help="'all' runs adam and lbfgs")
     parser.add_argument("--sklearn-blas-threads", type=int, default=1, help="BLAS threads for scikit-learn (0: library default)")
+    device.add_argument(parser)
     args = parser.parse_args(argv)
     global BLAS_THREADS
     BLAS_THREADS = args.sklearn_blas_threads or None
-    print(f"# {platform.platform()} · {os.cpu_count()} CPUs · load average {os.getloadavg()[0]:.1f} · neuralglm {ng.__version__}")
+    where = device.select(args.device)
+    print(
+        f"# {platform.platform()} · {os.cpu_count()} CPUs · load average {os.getloadavg()[0]:.1f} · neuralglm {ng.__version__} · JAX device {where}"
+    )
     if args.part in ("adam", "all"):
         table = pd.DataFrame(part_adam())
         sk = table.set_index("tool").loc["sklearn MLPRegressor"]
@@ -318,7 +330,7 @@ def main(argv=None) -> int:
         table = pd.DataFrame(part_lbfgs())
         print(table.to_markdown(index=False, floatfmt=".4g") if _has_tabulate() else table.to_string(index=False))
     if args.part == "cache":
-        table = pd.DataFrame(part_cache())
+        table = pd.DataFrame(part_cache(args.device))
         print(table.to_markdown(index=False, floatfmt=".3g") if _has_tabulate() else table.to_string(index=False))
     if args.part == "auto":
         table = pd.DataFrame(part_auto())

@@ -77,3 +77,22 @@ def make_problem(family: str, n_obs: int, n_coef: int, design: str = "iid", seed
     else:
         raise ValueError(f"unknown family {family!r}; choose one of {FAMILIES}")
     return Problem(family, design, X, y, coef)
+
+
+def feature_names(problem: Problem) -> list[str]:
+    """The names of the features (the columns of ``X`` after the intercept) in :func:`frame`: x1, x2, …"""
+    return [f"x{j}" for j in range(1, problem.n_coef)]
+
+
+def frame(problem: Problem):
+    """The problem as a pandas DataFrame (features x1 … x{p−1}, then y), as a user would hold it: one float64 block."""
+    import pandas as pd
+
+    table = pd.DataFrame(problem.X[:, 1:], columns=feature_names(problem))
+    table["y"] = problem.y
+    return table
+
+
+def formula(problem: Problem) -> str:
+    """``'y ~ x1 + … + x{p−1}'``: the formula whose design is the problem's ``X``."""
+    return "y ~ " + " + ".join(feature_names(problem))

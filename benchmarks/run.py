@@ -3,6 +3,9 @@
     python -m benchmarks.run                    # full grid: n = 1e5, 1e6 × p = 20, 100
     python -m benchmarks.run --sizes small      # n = 1e5 only (about a minute)
     python -m benchmarks.run --blas-threads 1   # BLAS on one thread, every tool alike
+    python -m benchmarks.run --formula          # also the formula path: ng.glm(formula, df), peers on the frame
+    python -m benchmarks.run --formula-only --sizes 2e5x100   # only the formula path (a quick check)
+    python -m benchmarks.run --device gpu       # JAX on the GPU (needs jax[cuda12])
 
 Every tool fits the same unpenalized model (intercept + p − 1 features) to the same data and
 is asked for the same convergence, tolerance 1e-8 in its own criterion. The table reports
@@ -14,12 +17,18 @@ neuralglm is timed through its public ``glm_fit(X, y, family=...)``, which also 
 the data and computes the covariance matrix, null deviance, log-likelihood and AIC. Its first
 call at each new shape includes JAX compilation; that time is reported apart (first call
 minus the best later call), and the repeats measure the run time.
+
+The formula path (``--formula``): ``ng.glm("y ~ x1 + … + x99", df)`` on a pandas DataFrame
+holding the same numbers (one float64 block, as a user's frame), against ``glm_fit`` on the
+matrix (the formula's cost) and the peers fitted on the same DataFrame (``*-frame`` tools:
+their time includes their own conversion of the frame).
 """
 
 from __future__ import annotations
 
 import argparse
 import gc
+import importlib.util
 import os
 import platform
 import sys
@@ -30,13 +39,17 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from benchmarks.problems import DESIGNS, FAMILIES, SIZES, Problem, make_problem
+from benchmarks import device
+from benchmarks.problems import DESIGNS, FAMILIES, SIZES, Problem, feature_names, formula, frame, make_problem
 
 TOL = 1e-8
 TOOLS = ("neuralglm", "statsmodels", "sklearn-newton-cholesky", "sklearn-lbfgs", "glum")
 # Not run by default: L-BFGS asked for a tolerance that brings it near the others' optimum
 # (1e-8 leaves it 3e-7 to 1e-6 standard errors away at n = 1e6, p = 100).
 EXTRA_TOOLS = ("sklearn-lbfgs-tol1e-12",)
+# The formula path and the peers fitted on the same pandas DataFrame (--formula, --formula-only).
+FORMULA_TOOLS = ("neuralglm-formula", "sklearn-lbfgs-frame", "sklearn-newton-cholesky-frame", "glum-frame")
+ALL_TOOLS = TOOLS + EXTRA_TOOLS + FORMULA_TOOLS
 
 
 @dataclass
@@ -52,7 +65,7 @@ def _with_intercept(intercept: float, coef: np.ndarray) -> np.ndarray:
     return np.concatenate([[intercept], np.ravel(coef)])
 
 
-def _fitters(problem: Problem, stash: dict[str, np.ndarray]) -> dict[str, Callable[[], tuple[np.ndarray, str]]]:
+def _fitters(problem: Problem, stash: dict[str, np.ndarray], table=None) -> dict[str, Callable[[], tuple[np.ndarray, str]]]:
     """One zero-argument fit per tool, returning (coefficients in our column order, note).
 
     neuralglm's fit also leaves its standard errors in ``stash``.
@@ -105,6 +118,49 @@ def _fitters(problem: Problem, stash: dict[str, np.ndarray]) -> dict[str, Callab
         "sklearn-lbfgs": sklearn("lbfgs"),
         "sklearn-lbfgs-tol1e-12": sklearn("lbfgs", 1e-12),
         "glum": glum_glm,
+        **({} if table is None else _frame_fitters(problem, table)),
+    }
+
+
+def _frame_fitters(problem: Problem, table) -> dict[str, Callable[[], tuple[np.ndarray, str]]]:
+    """The formula path, and the peers fitted on the same DataFrame ``table`` (made before any timer starts)."""
+    family, names = problem.family, feature_names(problem)
+
+    def data():
+        return table
+
+    def ours():
+        import neuralglm as ng
+
+        fit = ng.glm(formula(problem), data(), family=family)
+        assert fit.vcov is not None
+        return fit.coef.to_numpy(), f"{fit.info.n_iter} it"
+
+    def sklearn(solver: str):
+        from sklearn.linear_model import LogisticRegression, PoissonRegressor
+
+        def fit():
+            if family == "poisson":
+                model = PoissonRegressor(alpha=0.0, solver=solver, tol=TOL, max_iter=10_000)
+            else:
+                model = LogisticRegression(C=np.inf, solver=solver, tol=TOL, max_iter=10_000)
+            model.fit(data()[names], data()["y"])
+            return _with_intercept(float(np.ravel(model.intercept_)[0]), model.coef_), f"{int(np.max(model.n_iter_))} it"
+
+        return fit
+
+    def glum_glm():
+        from glum import GeneralizedLinearRegressor
+
+        model = GeneralizedLinearRegressor(family=family, alpha=0.0, gradient_tol=TOL, max_iter=1000)
+        model.fit(data()[names], data()["y"])
+        return _with_intercept(float(model.intercept_), model.coef_), f"{model.n_iter_} it"
+
+    return {
+        "neuralglm-formula": ours,
+        "sklearn-lbfgs-frame": sklearn("lbfgs"),
+        "sklearn-newton-cholesky-frame": sklearn("newton-cholesky"),
+        "glum-frame": glum_glm,
     }
 
 
@@ -126,13 +182,17 @@ def _time(fit: Callable[[], tuple[np.ndarray, str]], repeats: int, budget: float
 def run_problem(problem: Problem, tools: list[str], repeats: int, budget: float, slow_max_n: int) -> tuple[list[Timing], np.ndarray]:
     """Time every tool on one problem; also returns neuralglm's standard errors (ones if not run)."""
     stash = {"std_errors": np.ones(problem.n_coef)}
-    fitters = _fitters(problem, stash)
+    # The DataFrame of the formula path (800 MB at n = 1e6, p = 100) only when a tool reads it.
+    fitters = _fitters(problem, stash, frame(problem) if set(tools) & set(FORMULA_TOOLS) else None)
     results = []
     for tool in tools:
         if tool == "statsmodels" and problem.n_obs > slow_max_n:
             print(f"  {tool:<24} skipped (n > --slow-max-n {slow_max_n:.0e})", flush=True)
             continue
-        if tool == "neuralglm":
+        if tool.startswith("glum") and importlib.util.find_spec("glum") is None:
+            print(f"  {tool:<24} skipped (glum is not installed: pip install glum)", flush=True)
+            continue
+        if tool in ("neuralglm", "neuralglm-formula"):
             # First call at this shape: JAX compiles; the further calls are the run time.
             times, coef, note = _time(fitters[tool], repeats + 1, budget)
             timing = Timing(tool, min(times[1:]) if len(times) > 1 else times[0], coef, first_call=times[0], note=note)
@@ -152,7 +212,7 @@ def format_table(rows: list[tuple[str, list[Timing], np.ndarray]]) -> str:
     lines = [header]
     for label, timings, std_errors in rows:
         ours = next((t for t in timings if t.tool == "neuralglm"), None)
-        peers = [t for t in timings if t.tool != "neuralglm"]
+        peers = [t for t in timings if not t.tool.startswith("neuralglm")]
         fastest = min(peers, key=lambda t: t.seconds) if peers else None
         for timing in timings:
             ratio = "—" if ours is None else f"{timing.seconds / ours.seconds:.2f}"
@@ -165,6 +225,28 @@ def format_table(rows: list[tuple[str, list[Timing], np.ndarray]]) -> str:
                 in_se = f"{(difference / std_errors).max():.1e}"
             name = f"**{timing.tool}**" if timing is fastest else timing.tool
             lines.append(f"| {label} | {name} | {timing.seconds:.3f} | {ratio} | {compile_time} | {rel} | {in_se} | {timing.note} |")
+    return "\n".join(lines)
+
+
+def format_formula_table(rows: list[tuple[str, list[Timing], np.ndarray]]) -> str:
+    """The formula path's targets per problem: its cost over ``glm_fit`` on the matrix, and its time over each peer's on the frame."""
+    peers = ("sklearn-lbfgs-frame", "sklearn-newton-cholesky-frame", "glum-frame")
+    header = (
+        "| problem | glm_fit (s) | ng.glm formula (s) | formula cost / glm_fit | "
+        + " | ".join(f"ng.glm / {peer}" for peer in peers)
+        + " |\n|---|---:|---:|---:|"
+        + "---:|" * len(peers)
+    )
+    lines = [header]
+    for label, timings, _ in rows:
+        seconds = {t.tool: t.seconds for t in timings}
+        ours = seconds.get("neuralglm-formula")
+        if ours is None:
+            continue
+        matrix = seconds.get("neuralglm")
+        cost = "—" if matrix is None else f"{(ours - matrix) / matrix:.0%}"
+        ratios = [f"{ours / seconds[peer]:.2f}" if peer in seconds else "—" for peer in peers]
+        lines.append(f"| {label} | {'—' if matrix is None else f'{matrix:.3f}'} | {ours:.3f} | {cost} | " + " | ".join(ratios) + " |")
     return "\n".join(lines)
 
 
@@ -213,11 +295,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--budget", type=float, default=30.0, help="stop repeating a tool after this many seconds (default 30)")
     parser.add_argument("--slow-max-n", type=float, default=1e5, help="skip statsmodels above this n_obs (default 1e5)")
     parser.add_argument("--blas-threads", type=int, default=None, help="limit BLAS threads for every tool (threadpoolctl)")
+    parser.add_argument("--formula", action="store_true", help=f"also time the formula path: {', '.join(FORMULA_TOOLS)}")
+    parser.add_argument(
+        "--formula-only", action="store_true", help="only the formula path, glm_fit on the matrix and the peers on the frame"
+    )
+    device.add_argument(parser)
     args = parser.parse_args(argv)
     tools = [t for t in args.tools.split(",") if t]
-    unknown = sorted(set(tools) - set(TOOLS + EXTRA_TOOLS))
+    if args.formula_only:
+        tools = ["neuralglm", *FORMULA_TOOLS]
+    elif args.formula:
+        tools += [t for t in FORMULA_TOOLS if t not in tools]
+    unknown = sorted(set(tools) - set(ALL_TOOLS))
     if unknown:
-        parser.error(f"unknown tools {unknown}; choose from {', '.join(TOOLS + EXTRA_TOOLS)}")
+        parser.error(f"unknown tools {unknown}; choose from {', '.join(ALL_TOOLS)}")
+    print(f"JAX device: {device.select(args.device)}", flush=True)
 
     limits = None
     if args.blas_threads is not None:
@@ -243,6 +335,9 @@ def main(argv: list[str] | None = None) -> int:
         gc.collect()
     print()
     print(format_table(rows))
+    if any(t.tool == "neuralglm-formula" for _, timings, _ in rows for t in timings):
+        print()
+        print(format_formula_table(rows))
     if limits is not None:
         limits.restore_original_limits()
     return 0

@@ -19,7 +19,8 @@ import pandas as pd
 
 from neuralglm.data import validate
 from neuralglm.data.arrays import design_from_arrays
-from neuralglm.data.formula import bare_columns, evaluation_error, required_variables, split_formula
+from neuralglm.data.design_matrix import clean_flags, memory_key
+from neuralglm.data.formula import bare_columns, design_matrix, evaluation_error, required_variables, split_formula
 from neuralglm.data.formula import model_matrix as formula_model_matrix
 from neuralglm.data.frame import (
     check_column_kinds,
@@ -183,6 +184,16 @@ def _non_finite_terms(X: np.ndarray, columns, labels, missing: str) -> np.ndarra
     return ~bad_rows
 
 
+def _clean_numeric_columns(frame: pd.DataFrame, names) -> set[str]:
+    """The columns among ``names`` of NumPy numeric dtype that certainly hold no NaN, inf or value beyond the limit."""
+    numeric = {}
+    for name in names:
+        values = frame[name]
+        if isinstance(values.dtype, np.dtype) and values.dtype.kind in "biuf":
+            numeric[name] = values.to_numpy(copy=False)
+    return {name for name, ok in zip(numeric, clean_flags(list(numeric.values())), strict=True) if ok}
+
+
 def _offset_source(offset, exposure, weights, freq_weights) -> OffsetSource:
     def column(value) -> str | None:
         return value if isinstance(value, str) else None
@@ -245,7 +256,10 @@ def make_design(
     response = _response(lhs, formula, frame, response_columns)
     extras, sources = _extras(frame, given)
 
-    checked: dict[str, Any] = {name: frame[name] for name in rhs_variables}
+    # Numeric columns found clean in one pass each (no NaN, inf or huge value) are left out of
+    # the missing-value checks, which would find nothing there, and of the design's checks.
+    clean = _clean_numeric_columns(frame, rhs_variables)
+    checked: dict[str, Any] = {name: frame[name] for name in rhs_variables if name not in clean}
     checked[lhs if response.failures is None else response_columns[0]] = response.values
     if response.failures is not None:
         checked[response_columns[1]] = response.failures
@@ -263,18 +277,20 @@ def make_design(
     # Levels with no rows left (after subsetting, or dropped rows) would give all-zero dummy
     # columns; R's model.frame drops unused levels, and so do we (for the variables used).
     ordered = ordered_columns(frame, bare_columns(formula, terms.text))
-    matrix = formula_model_matrix(terms.text, drop_unused_levels(frame, rhs_variables), formula, ordered)
-    X = np.ascontiguousarray(matrix.to_numpy(dtype=np.float64))
+    known = {memory_key(frame[name].to_numpy(copy=False)) for name in clean}  # after any dropped rows: the columns now used
+    X, columns, spec, clean_design = design_matrix(terms.text, drop_unused_levels(frame, rhs_variables), formula, ordered, known=known)
     if X.shape[1] == 0:
         raise DataError(f"The formula {formula!r} has no terms on its right-hand side (not even an intercept).")
-    columns = [str(c) for c in matrix.columns]
     if terms.offsets:  # offset() terms: checked for missing or infinite values with the other terms
         in_formula = formula_offset(terms.offsets, frame, formula)
-        rows = _non_finite_terms(np.column_stack([X, in_formula]), [*columns, _offset_label(terms.offsets)], labels, missing)
+        rows = None
+        if not (clean_design and np.isfinite(in_formula).all()):
+            rows = _non_finite_terms(np.column_stack([X, in_formula]), [*columns, _offset_label(terms.offsets)], labels, missing)
         total_offset = total_offset + in_formula
     else:
-        rows = _non_finite_terms(X, columns, labels, missing)
-    validate.check_design_magnitude(X, matrix.columns, labels)
+        rows = None if clean_design else _non_finite_terms(X, columns, labels, missing)
+    if not clean_design:  # a clean design has no value beyond the limit either
+        validate.check_design_magnitude(X, columns, labels)
     if rows is not None:
         X, y, prior, total_offset, labels = X[rows], y[rows], prior[rows], total_offset[rows], labels[rows]
         freq = None if freq is None else freq[rows]
@@ -289,8 +305,8 @@ def make_design(
         formula=formula,
         row_labels=labels,
         offset_source=_offset_source(offset, exposure, weights, freq_weights),
-        spec=matrix.model_spec,
-        has_intercept="Intercept" in matrix.columns,
+        spec=spec,
+        has_intercept="Intercept" in columns,
     )
 
 

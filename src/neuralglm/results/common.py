@@ -23,7 +23,7 @@ from neuralglm.fit.info import FitInfo
 from neuralglm.inference import prediction
 from neuralglm.results import formula_state
 from neuralglm.results.call import FitCall, no_call_error
-from neuralglm.results.model_file import FORMAT, FORMAT_VERSION, ArrayStore, write_file
+from neuralglm.results.model_file import FORMAT, FORMAT_VERSION, SUMMARY_KEY, ArrayStore, write_file
 
 PREDICT_TYPES = ("response", "link")
 _STATISTICS = ("n_obs", "df_resid", "deviance", "null_deviance", "pearson_chi2", "dispersion", "dispersion_method", "loglik", "aic", "bic")
@@ -344,6 +344,9 @@ class ResultBase:
             "kind": self.kind,
             "include_data": include_data,
             "result": self.to_dict(store, include_data),
+            # What `neuralglm summary` prints without rebuilding the model (no JAX): the summary
+            # the file's model gives once loaded, rendered now by the same code.
+            SUMMARY_KEY: str(dataclasses.replace(self, source=ModelFileInfo(FORMAT_VERSION, include_data, self.design.n_obs)).summary()),
         }
         write_file(store.arrays, spec, path)
 

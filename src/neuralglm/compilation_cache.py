@@ -110,7 +110,11 @@ def enable_for_command_line(no_cache: bool = False) -> Path | None:
     if no_cache or os.environ.get(NO_CACHE_VARIABLE, "").strip().lower() not in ("", "0", "false", "no"):
         return None
     from_variable = bool(os.environ.get(CACHE_DIR_VARIABLE))
-    folder = default_cache_dir()
+    try:
+        folder = default_cache_dir()
+    except RuntimeError as error:  # Path.home() without $HOME or a password-file entry
+        print(f"neuralglm: note: running without the compilation cache: {error}.", file=sys.stderr)
+        return None
     try:
         _make_private_folder(folder, from_variable=from_variable)
         _refuse_shared_folder(folder, from_variable=from_variable)

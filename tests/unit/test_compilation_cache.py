@@ -160,3 +160,14 @@ def test_a_folder_others_can_write_to_is_not_used(tmp_path, monkeypatch, capsys)
         enable_for_command_line()
     assert f"(from ${CACHE_DIR_VARIABLE})" in str(refused.value)
     assert not jax.config.jax_compilation_cache_dir
+
+
+def test_no_home_folder_means_no_cache_not_a_failure(monkeypatch, capsys):
+    def no_home():
+        raise RuntimeError("Could not determine home directory")
+
+    for variable in (NO_CACHE_VARIABLE, "XDG_CACHE_HOME", CACHE_DIR_VARIABLE):
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.setattr(Path, "home", staticmethod(no_home))
+    assert enable_for_command_line() is None
+    assert "running without the compilation cache: Could not determine home directory" in capsys.readouterr().err

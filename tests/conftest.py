@@ -15,6 +15,11 @@ import matplotlib
 import pytest
 from hypothesis import settings
 
+# The command line keeps compiled code in the user's cache folder by default; tests calling it
+# in-process must neither write there nor switch the cache on for the rest of the suite
+# (tests/unit/test_compilation_cache.py turns it on in subprocesses).
+os.environ.setdefault("NEURALGLM_NO_CACHE", "1")
+
 # Test modules import shared helpers as `from helpers import ...` (importlib import mode).
 sys.path.insert(0, os.path.dirname(__file__))
 

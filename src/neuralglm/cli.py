@@ -4,9 +4,11 @@ Exit status: 0 on success, 1 for a data or model error (one line; ``--debug`` fo
 traceback), 2 for usage errors. JAX, pandas and matplotlib are imported only inside the
 commands that need them, so ``neuralglm --help`` answers at once.
 
-Each command is a new process that compiles its JAX functions again; with the environment
-variable ``NEURALGLM_CACHE_DIR`` set, compiled code is kept in that folder and reused by later
-commands (:mod:`neuralglm.compilation_cache`).
+Each command is a new process: the commands that compute keep JAX's compiled code in a
+private folder of the user's cache (``$XDG_CACHE_HOME/neuralglm/jax``, or
+``$NEURALGLM_CACHE_DIR``) and reuse it in later commands; ``--no-cache`` or
+``NEURALGLM_NO_CACHE=1`` turns that off (:mod:`neuralglm.compilation_cache`). ``summary``
+prints the summary stored in the model file and imports neither JAX nor pandas.
 """
 
 from __future__ import annotations
@@ -127,6 +129,9 @@ def _parser() -> argparse.ArgumentParser:
     # --debug is also accepted after the command; SUPPRESS keeps a subcommand from resetting it.
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show full tracebacks on errors")
+    no_cache = "do not keep compiled code in the user's cache folder (also: NEURALGLM_NO_CACHE=1)"
+    parser.add_argument("--no-cache", action="store_true", help=no_cache)
+    common.add_argument("--no-cache", action="store_true", default=argparse.SUPPRESS, help=no_cache)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_subparser_class(common))
 
     demo = commands.add_parser("demo", help="show the idea on simulated and shipped data (about a minute)")
@@ -251,7 +256,14 @@ def _command_fit(args) -> int:
 
 
 def _command_summary(args) -> int:
-    print(_load(args.model).summary())
+    from neuralglm.errors import ModelFileError
+    from neuralglm.results.model_file import stored_summary
+
+    if not Path(args.model).exists():
+        raise ModelFileError(f"No such model file: {args.model} (write one with `neuralglm fit ... --out {args.model}`).")
+    # The file's stored summary needs NumPy only; a file without one is loaded (JAX) and asked.
+    text = stored_summary(args.model)
+    print(text if text is not None else _load(args.model).summary())
     return 0
 
 
@@ -388,6 +400,9 @@ _COMMANDS = {
     "example": _command_example,
 }
 
+# The commands that run JAX code (and so use the compilation cache); summary imports no JAX.
+_COMPILING = frozenset(_COMMANDS) - {"summary"}
+
 
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit status (0 ok, 1 data/model error, 2 usage)."""
@@ -397,10 +412,10 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exit_request:
         return int(exit_request.code or 0)
     try:
-        from neuralglm.compilation_cache import CACHE_DIR_VARIABLE, enable_compilation_cache
+        if args.command in _COMPILING:
+            from neuralglm.compilation_cache import enable_for_command_line
 
-        if os.environ.get(CACHE_DIR_VARIABLE):
-            enable_compilation_cache()
+            enable_for_command_line(no_cache=args.no_cache)
         return _COMMANDS[args.command](args)
     except Exception as error:
         from neuralglm.errors import NeuralGLMError

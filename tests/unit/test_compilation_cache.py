@@ -7,17 +7,19 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import subprocess
 import sys
 from pathlib import Path
 
+import jax
 import numpy as np
 import pandas as pd
 import pytest
 
 import neuralglm as ng
 from neuralglm.cli import main
-from neuralglm.compilation_cache import CACHE_DIR_VARIABLE, default_cache_dir
+from neuralglm.compilation_cache import CACHE_DIR_VARIABLE, NO_CACHE_VARIABLE, default_cache_dir, enable_for_command_line
 from neuralglm.errors import SpecificationError
 
 # Fits a small network with the cache in argv[1] (then, if given, one of another shape with the
@@ -54,6 +56,19 @@ def _entries(folder: Path) -> set[str]:
     return {entry.name for entry in folder.iterdir()}
 
 
+def _without_cache_variables() -> dict[str, str]:
+    """The environment of a new process as a user's shell has it (the suite sets NEURALGLM_NO_CACHE, tests/conftest.py)."""
+    return {key: value for key, value in os.environ.items() if key not in (CACHE_DIR_VARIABLE, NO_CACHE_VARIABLE)}
+
+
+def _small_csv(folder: Path) -> Path:
+    rng = np.random.default_rng(1)
+    data = pd.DataFrame({"x": rng.normal(size=200)})
+    data["y"] = rng.poisson(np.exp(0.3 * data.x))
+    data.to_csv(folder / "d.csv", index=False)
+    return folder / "d.csv"
+
+
 def test_default_folder_follows_the_environment(monkeypatch, tmp_path):
     monkeypatch.setenv(CACHE_DIR_VARIABLE, str(tmp_path / "chosen"))
     assert default_cache_dir() == tmp_path / "chosen"
@@ -87,18 +102,72 @@ def test_a_folder_that_cannot_be_made_is_a_clear_error(tmp_path, monkeypatch, ca
     with pytest.raises(SpecificationError, match="must be a folder path"):
         ng.enable_compilation_cache(123)
     # The command line reports the variable in one line, exit status 1 (before any JAX setting changes).
+    monkeypatch.delenv(NO_CACHE_VARIABLE)
     monkeypatch.setenv(CACHE_DIR_VARIABLE, str(blocker))
-    assert main(["summary", str(tmp_path / "missing.npz")]) == 1
+    assert main(["predict", str(tmp_path / "missing.npz"), "new.csv", "--out", str(tmp_path / "p.csv")]) == 1
     assert f"(from ${CACHE_DIR_VARIABLE})" in capsys.readouterr().err
 
 
 def test_the_command_line_uses_the_folder_named_by_the_environment(tmp_path):
-    rng = np.random.default_rng(1)
-    data = pd.DataFrame({"x": rng.normal(size=200)})
-    data["y"] = rng.poisson(np.exp(0.3 * data.x))
-    data.to_csv(tmp_path / "d.csv", index=False)
     folder = tmp_path / "cli-cache"
-    command = [sys.executable, "-m", "neuralglm", "fit", str(tmp_path / "d.csv"), "--formula", "y ~ x", "--family", "poisson"]
-    environment = {**os.environ, CACHE_DIR_VARIABLE: str(folder)}
+    command = [sys.executable, "-m", "neuralglm", "fit", str(_small_csv(tmp_path)), "--formula", "y ~ x", "--family", "poisson"]
+    environment = {**_without_cache_variables(), CACHE_DIR_VARIABLE: str(folder)}
     subprocess.run([*command, "--out", str(tmp_path / "m.npz")], check=True, capture_output=True, env=environment)
     assert folder.is_dir() and _entries(folder)
+
+
+def test_the_command_line_caches_by_default_in_a_private_folder_of_the_users_cache(tmp_path):
+    command = [sys.executable, "-m", "neuralglm", "fit", str(_small_csv(tmp_path)), "--formula", "y ~ x", "--family", "poisson"]
+    environment = {**_without_cache_variables(), "XDG_CACHE_HOME": str(tmp_path / "xdg")}
+    done = subprocess.run([*command, "--out", str(tmp_path / "m.npz")], check=True, capture_output=True, text=True, env=environment)
+    assert "compilation cache" not in done.stderr
+    folder = tmp_path / "xdg" / "neuralglm" / "jax"
+    assert _entries(folder)
+    # The folder and the parents the command created are private to the user: JAX loads code from them.
+    for created in (tmp_path / "xdg", tmp_path / "xdg" / "neuralglm", folder):
+        assert stat.S_IMODE(created.stat().st_mode) == 0o700, created
+
+
+def test_the_cache_is_off_with_the_flag_or_the_variable(tmp_path, monkeypatch):
+    monkeypatch.delenv(NO_CACHE_VARIABLE)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert enable_for_command_line(no_cache=True) is None
+    for value in ("1", "yes", "true"):
+        monkeypatch.setenv(NO_CACHE_VARIABLE, value)
+        assert enable_for_command_line() is None
+    assert not (tmp_path / "xdg").exists()
+    # --no-cache before or after the command; the fit runs in this process, so it must leave JAX's setting alone.
+    monkeypatch.delenv(NO_CACHE_VARIABLE)
+    data = _small_csv(tmp_path)
+    for flags in (["--no-cache", "fit"], ["fit", "--no-cache"]):
+        assert main([*flags, str(data), "--formula", "y ~ x", "--family", "poisson", "--out", str(tmp_path / "m.npz")]) == 0
+    assert not (tmp_path / "xdg").exists()
+    assert not jax.config.jax_compilation_cache_dir
+
+
+def test_a_folder_others_can_write_to_is_not_used(tmp_path, monkeypatch, capsys):
+    monkeypatch.delenv(NO_CACHE_VARIABLE)
+    shared = tmp_path / "xdg" / "neuralglm" / "jax"
+    shared.mkdir(parents=True)
+    shared.chmod(0o777)
+    # The default folder: a one-line note, and the command goes on without the cache.
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert enable_for_command_line() is None
+    assert "other users can write to it" in capsys.readouterr().err
+    # A folder the user named: an error that says how to fix it.
+    monkeypatch.setenv(CACHE_DIR_VARIABLE, str(shared))
+    with pytest.raises(SpecificationError, match="other users can write to it") as refused:
+        enable_for_command_line()
+    assert f"(from ${CACHE_DIR_VARIABLE})" in str(refused.value)
+    assert not jax.config.jax_compilation_cache_dir
+
+
+def test_no_home_folder_means_no_cache_not_a_failure(monkeypatch, capsys):
+    def no_home():
+        raise RuntimeError("Could not determine home directory")
+
+    for variable in (NO_CACHE_VARIABLE, "XDG_CACHE_HOME", CACHE_DIR_VARIABLE):
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.setattr(Path, "home", staticmethod(no_home))
+    assert enable_for_command_line() is None
+    assert "running without the compilation cache: Could not determine home directory" in capsys.readouterr().err

@@ -23,7 +23,7 @@ from neuralglm.fit.info import FitInfo
 from neuralglm.inference import prediction
 from neuralglm.results import formula_state
 from neuralglm.results.call import FitCall, no_call_error
-from neuralglm.results.model_file import FORMAT, FORMAT_VERSION, ArrayStore, write_file
+from neuralglm.results.model_file import FORMAT, FORMAT_VERSION, SUMMARY_KEY, ArrayStore, write_file
 
 PREDICT_TYPES = ("response", "link")
 _STATISTICS = ("n_obs", "df_resid", "deviance", "null_deviance", "pearson_chi2", "dispersion", "dispersion_method", "loglik", "aic", "bic")
@@ -331,7 +331,13 @@ class ResultBase:
         >>> bool((ng.load(io.BytesIO(buffer.getvalue())).predict(df) == fit.predict(df)).all())
         True
         """
-        write_result(self, path, include_data)
+
+        # What `neuralglm summary` prints without rebuilding the model (no JAX): the summary the
+        # file's model gives once loaded, rendered now by the same code.
+        def stored_summary(included: bool) -> str:
+            return str(dataclasses.replace(self, source=ModelFileInfo(FORMAT_VERSION, included, self.design.n_obs)).summary())
+
+        write_result(self, path, include_data, stored_summary)
 
     def _with_file_line(self, summary):
         """``summary`` of a loaded model, with a header line saying what its file holds."""
@@ -340,8 +346,11 @@ class ResultBase:
         return dataclasses.replace(summary, header=(*summary.header, self.source.describe()))
 
 
-def write_result(result, path, include_data) -> None:
-    """The model file of any result with ``kind``, ``has_data`` and ``to_dict`` (GLMs, networks, multinomial fits)."""
+def write_result(result, path, include_data, stored_summary=None) -> None:
+    """The model file of any result with ``kind``, ``has_data`` and ``to_dict`` (GLMs, networks, multinomial fits).
+
+    ``stored_summary(include_data)``, when given, is the text ``neuralglm summary`` prints from the file.
+    """
     if not isinstance(include_data, bool):
         raise SpecificationError(f"The 'include_data' parameter of save must be True or False. Got {include_data!r} instead.")
     from neuralglm._version import __version__
@@ -356,6 +365,8 @@ def write_result(result, path, include_data) -> None:
         "include_data": include_data,
         "result": result.to_dict(store, include_data),
     }
+    if stored_summary is not None:
+        spec[SUMMARY_KEY] = stored_summary(include_data)
     write_file(store.arrays, spec, path)
 
 

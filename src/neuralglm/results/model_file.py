@@ -15,6 +15,7 @@ import hashlib
 import json
 import os
 import tempfile
+import unicodedata
 import zipfile
 
 import numpy as np
@@ -24,6 +25,10 @@ from neuralglm.errors import ModelFileError, SpecificationError
 FORMAT = "neuralglm-model"
 FORMAT_VERSION = 2
 SPEC_ENTRY = "spec.json"
+# The spec's entry holding the summary text of the model as loaded, written at save time, so that
+# `neuralglm summary` prints it with NumPy alone (no JAX, pandas or SciPy to import).
+SUMMARY_KEY = "summary"
+_MAX_SUMMARY_CHARACTERS = 1_000_000  # a summary of 10,000 coefficients is ~1 MB
 MAX_SPEC_DEPTH = 64  # the deepest spec written is ~12 levels; a deeper one is not ours
 _STORABLE_KINDS = "biufUSMm"
 # Deflate compresses at most ~1032:1; an entry claiming more uncompressed bytes is a zip bomb.
@@ -254,3 +259,30 @@ def read_file(path) -> tuple[dict, ArrayStore]:
                 raise ModelFileError(f"{name} is corrupt or was modified after saving: the checksum of array {key!r} does not match.")
             arrays[key] = values
     return spec, ArrayStore(arrays)
+
+
+def stored_summary(path) -> str | None:
+    """The summary text a model file holds, verified like the rest of the file; ``None`` to rebuild it instead.
+
+    ``None`` when the file predates stored summaries or was written by another neuralglm
+    version (whose summary may be laid out differently): the caller then loads the model and
+    asks it. Control characters other than newlines are dropped, so that a file cannot send
+    terminal escape sequences. Raises :class:`ModelFileError` as :func:`read_file` does.
+
+    Examples
+    --------
+    >>> import io
+    >>> from neuralglm._version import __version__
+    >>> spec = {"format": FORMAT, "format_version": FORMAT_VERSION, "neuralglm_version": __version__, SUMMARY_KEY: "Model\x1b[2J"}
+    >>> buffer = io.BytesIO()
+    >>> write_file({}, spec, buffer)
+    >>> stored_summary(io.BytesIO(buffer.getvalue()))
+    'Model[2J'
+    """
+    from neuralglm._version import __version__
+
+    spec, _arrays = read_file(path)  # every checksum is checked, although only the text is printed
+    text = spec.get(SUMMARY_KEY)
+    if not isinstance(text, str) or len(text) > _MAX_SUMMARY_CHARACTERS or spec.get("neuralglm_version") != __version__:
+        return None
+    return "".join(character for character in text if character == "\n" or unicodedata.category(character) != "Cc")

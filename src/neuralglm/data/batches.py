@@ -74,6 +74,7 @@ class BatchPlan:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             design = self._design(frame)
+        _refuse_stateful_transforms(design)
         kept = frame.loc[design.row_labels]
         factors = _factor_columns(kept, design)
         positions = {0}
@@ -99,13 +100,6 @@ class BatchPlan:
             for name in _factor_columns(rows, first):
                 keep.update(np.flatnonzero(~rows[name].duplicated().to_numpy()).tolist())
             template = self._design(rows.iloc[sorted(keep)].reset_index(drop=True))
-        stateful = sorted(template.spec.transform_state) if template.spec is not None else []
-        if stateful:
-            raise SpecificationError(
-                f"The formula's term(s) {', '.join(stateful)} learn their transform from the data (centring, scaling or "
-                "polynomial bases), which a fit reading the data in batches cannot do from one batch: compute those columns "
-                "before fitting (e.g. with the full data's mean and standard deviation), or fit in memory."
-            )
         return BatchPlan(self.formula, self.family, self.arguments, template)
 
     def block(self, frame: pd.DataFrame) -> Block | None:
@@ -123,6 +117,16 @@ class BatchPlan:
             else:  # a level of some factor is missing from this batch: the template's columns
                 X = model_matrix_for(template, frame.loc[design.row_labels])[0]
         return Block(X, design.y, design.weights, design.freq_weights, design.offset)
+
+
+def _refuse_stateful_transforms(design: Design) -> None:
+    stateful = sorted(design.spec.transform_state) if design.spec is not None else []
+    if stateful:
+        raise SpecificationError(
+            f"The formula's term(s) {', '.join(stateful)} learn their transform from the data (centring, scaling or "
+            "polynomial bases), which a fit reading the data in batches cannot do from one batch: compute those columns "
+            "before fitting (e.g. with the full data's mean and standard deviation), or fit in memory."
+        )
 
 
 def _unique_labels(frame: pd.DataFrame) -> pd.DataFrame:

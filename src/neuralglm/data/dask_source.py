@@ -3,9 +3,11 @@
 Works with whatever scheduler is active: the ``dask.distributed.Client`` in use (a local
 cluster or a remote one), else Dask's threads. The batch plan (formula, family and the
 template design with its formulaic spec) is found once on the client and sent to every
-worker once per fit; what comes back from a pass is p×p sums, never rows. The first pass
-returns, per partition, one row for each factor level it meets (to build the design's
-levels) and its row counts.
+worker once per fit; the partitions' design blocks are then built once and kept in the
+workers' memory (``dask.persist``, as Spark caches its instances: the design takes 8·p bytes
+a row, spread over the workers), and what comes back from a pass is p×p sums, never rows.
+The first pass returns, per partition, one row for each factor level it meets (to build the
+design's levels) and its row counts.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from __future__ import annotations
 from neuralglm.data.batches import BatchPlan, ScanReport
 from neuralglm.family.family import Family
 from neuralglm.family.link import Link
-from neuralglm.fit.accumulated_sums import Request, block_sums, combine
+from neuralglm.fit.accumulated_sums import Block, Request, block_sums, combine
 
 
 def is_dask_frame(data) -> bool:
@@ -28,8 +30,11 @@ def is_dask_frame(data) -> bool:
     return type(data).__module__.split(".")[0] in ("dask", "dask_expr") and hasattr(data, "to_delayed") and hasattr(data, "npartitions")
 
 
-def _partition_sums(frame, plan: BatchPlan, family: Family, link: Link, request: Request) -> dict:
-    block = plan.block(frame)
+def _block(frame, plan: BatchPlan) -> Block | None:
+    return plan.block(frame)
+
+
+def _block_sums(block: Block | None, family: Family, link: Link, request: Request) -> dict:
     return {} if block is None else block_sums(block, family, link, request)
 
 
@@ -46,6 +51,7 @@ class DaskSource:
         self.frame = frame
         self.fan_in = fan_in
         self._shipped: tuple[BatchPlan, object] | None = None
+        self._persisted: tuple[BatchPlan, list] | None = None
 
     def use_columns(self, formula: str, arguments: dict) -> None:
         """All columns are read (a Dask frame selects its columns lazily; select them before fitting to read fewer)."""
@@ -69,11 +75,20 @@ class DaskSource:
         parts = self.frame.to_delayed()
         return list(dask.compute(*[dask.delayed(_scan)(part, plan) for part in parts]))
 
+    def _blocks(self, plan: BatchPlan) -> list:
+        """The partitions' design blocks, built once per fit and kept in the workers' memory (as Spark caches its instances)."""
+        import dask
+
+        if self._persisted is None or self._persisted[0] is not plan:
+            shipped = self._plan_on_workers(plan)
+            blocks = dask.persist(*[dask.delayed(_block)(part, shipped) for part in self.frame.to_delayed()])
+            self._persisted = (plan, list(blocks))
+        return self._persisted[1]
+
     def run_pass(self, plan: BatchPlan, family: Family, link: Link, request: Request) -> dict:
         import dask
 
-        shipped = self._plan_on_workers(plan)
-        sums = [dask.delayed(_partition_sums)(part, shipped, family, link, request) for part in self.frame.to_delayed()]
+        sums = [dask.delayed(_block_sums)(block, family, link, request) for block in self._blocks(plan)]
         while len(sums) > 1:  # a tree of reductions: each worker adds a few p×p sums, not the client all of them
             sums = [dask.delayed(_combine_many)(*sums[i : i + self.fan_in]) for i in range(0, len(sums), self.fan_in)]
         (total,) = dask.compute(sums[0])

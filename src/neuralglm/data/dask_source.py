@@ -85,6 +85,11 @@ class DaskSource:
             self._persisted = (plan, list(blocks))
         return self._persisted[1]
 
+    def close(self) -> None:
+        """Release the persisted design blocks (the workers free their memory)."""
+        self._persisted = None
+        self._shipped = None
+
     def run_pass(self, plan: BatchPlan, family: Family, link: Link, request: Request) -> dict:
         import dask
 

@@ -9,16 +9,19 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from neuralglm.data.batches import ARGUMENTS, BatchPlan, ScanReport
 from neuralglm.errors import DataError
 from neuralglm.family.family import Family
 from neuralglm.family.link import Link
-from neuralglm.fit.accumulated_sums import Request, block_sums, combine
+from neuralglm.fit.accumulated_sums import Block, Request, block_sums, combine
 
 BATCH_ROWS = 1 << 16  # 65,536 rows: at p = 20 a design block of 10 MB, small next to any data worth streaming
 
@@ -61,6 +64,8 @@ class ParquetSource:
         self.dataset = open_dataset(data)
         self.batch_rows = batch_rows
         self.columns: list[str] | None = None
+        self._cache: tuple[BatchPlan, list[Path]] | None = None
+        self._folder: Path | None = None
 
     def use_columns(self, formula: str, arguments: dict) -> None:
         """Read only the columns named in the formula or the arguments (all of them for R's ``.``)."""
@@ -86,13 +91,55 @@ class ParquetSource:
     def scan(self, plan: BatchPlan) -> list[ScanReport]:
         return [plan.scan(frame) for frame in self.frames()]
 
+    def _blocks(self, plan: BatchPlan) -> Iterator[Block]:
+        """The design blocks: built from the batches in the first pass and written to a scratch folder, read back after.
+
+        Building a batch's design (formulaic) costs far more than its Gram, and IRLS makes a
+        pass per iteration; the blocks are therefore kept on disk (8·p bytes a row, as Spark
+        spills cached data), one block in memory at a time, and the folder is removed by
+        :meth:`close` when the fit ends.
+        """
+        if self._cache is not None and self._cache[0] is plan:
+            for path in self._cache[1]:
+                yield _load_block(path)
+            return
+        self.close()
+        folder = Path(tempfile.mkdtemp(prefix="neuralglm-blocks-"))
+        self._folder = folder
+        paths = []
+        for number, frame in enumerate(self.frames()):
+            block = plan.block(frame)
+            if block is None:
+                continue
+            paths.append(_save_block(block, folder / f"block-{number}"))
+            yield block
+        self._cache = (plan, paths)
+
     def run_pass(self, plan: BatchPlan, family: Family, link: Link, request: Request) -> dict:
         total: dict = {}
-        for frame in self.frames():
-            block = plan.block(frame)
-            if block is not None:
-                total = combine(total, block_sums(block, family, link, request))
+        for block in self._blocks(plan):
+            total = combine(total, block_sums(block, family, link, request))
         return total
+
+    def close(self) -> None:
+        """Remove the scratch folder of design blocks, if any."""
+        self._cache = None
+        if self._folder is not None:
+            shutil.rmtree(self._folder, ignore_errors=True)
+            self._folder = None
+
+
+def _save_block(block: Block, stem: Path) -> Path:
+    vectors = [block.y, block.prior, block.offset] + ([] if block.freq is None else [block.freq])
+    np.save(stem.with_suffix(".X.npy"), block.X, allow_pickle=False)
+    np.save(stem.with_suffix(".v.npy"), np.vstack(vectors), allow_pickle=False)
+    return stem
+
+
+def _load_block(stem: Path) -> Block:
+    X = np.load(stem.with_suffix(".X.npy"), allow_pickle=False)
+    vectors = np.load(stem.with_suffix(".v.npy"), allow_pickle=False)
+    return Block(X, vectors[0], vectors[1], vectors[3] if len(vectors) > 3 else None, vectors[2])
 
 
 def write_predictions(fit, data, path, *, type: str = "response", keep=(), batch_rows: int = BATCH_ROWS) -> None:

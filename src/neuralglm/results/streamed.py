@@ -90,19 +90,10 @@ def fit_streamed(source, formula: str, family: Family, link: Link, arguments: di
         )
     plan = BatchPlan.create(formula, family, source=source.description, **arguments)
     source.use_columns(formula, arguments)
-    reports = source.scan(plan)
-    plan = plan.with_template(reports)
-    reissue_warnings(reports)
-    template = plan.template
-    assert template is not None
-
-    def run_pass(request):
-        return source.run_pass(plan, family, link, request)
-
-    control = IRLSControl(epsilon=settings["epsilon"], max_iter=settings["max_iter"])
-    fit = fit_accumulated(run_pass, family, link, column_names=template.column_names, control=control, progress=settings["progress"])
-    sums, info = accumulated_statistics(run_pass, fit, family)
-    null = null_deviance(run_pass, fit.totals, family, link, template.has_intercept)
+    try:
+        template, fit, sums, info, null = _passes(source, plan, family, link, settings)
+    finally:
+        source.close()
     rank = template.n_coef
     statistics = _statistics(sums, null, family, rank, settings["dispersion"])
     vcov = fit.factor.inverse() * statistics.dispersion
@@ -135,6 +126,24 @@ def fit_streamed(source, formula: str, family: Family, link: Link, arguments: di
         family_params=parts.family_params_frame([]),
         data_description=source.description,
     )
+
+
+def _passes(source, plan: BatchPlan, family: Family, link: Link, settings: dict):
+    """The first pass, accumulated IRLS, the statistics pass and the null model's passes."""
+    reports = source.scan(plan)
+    plan = plan.with_template(reports)
+    reissue_warnings(reports)
+    template = plan.template
+    assert template is not None
+
+    def run_pass(request):
+        return source.run_pass(plan, family, link, request)
+
+    control = IRLSControl(epsilon=settings["epsilon"], max_iter=settings["max_iter"])
+    fit = fit_accumulated(run_pass, family, link, column_names=template.column_names, control=control, progress=settings["progress"])
+    sums, info = accumulated_statistics(run_pass, fit, family)
+    null = null_deviance(run_pass, fit.totals, family, link, template.has_intercept)
+    return template, fit, sums, info, null
 
 
 def _statistics(sums: dict, null: float, family: Family, rank: int, dispersion) -> FitStatistics:

@@ -177,3 +177,16 @@ def test_refusals_are_clear(data, tmp_path):
     aliased = df.assign(x2=2.0 * df["x"])
     with pytest.raises(RankDeficientError, match="'x2'"):
         ng.glm("claims ~ x + x2", _write(aliased, tmp_path / "aliased"), family="poisson")
+
+
+def test_partitioned_dataset_with_the_factor_in_folder_names(data, tmp_path):
+    """Hive partitioning: 'region' is in the folder names, not the files (the scanner path of the reader)."""
+    df, _ = data
+    import pyarrow.parquet as pq
+
+    pq.write_to_dataset(pa.Table.from_pandas(df, preserve_index=False), str(tmp_path / "hive"), partition_cols=["region"])
+    dataset = ds.dataset(str(tmp_path / "hive"), format="parquet", partitioning="hive")
+    streamed = ng.glm("claims ~ x + region", dataset, family="poisson", exposure="expo")
+    # The rows come partition by partition; the fit is the same up to the order of additions.
+    ordered = pd.concat([df[df["region"] == r] for r in sorted(df["region"].unique())])
+    _assert_same_fit(streamed, ng.glm("claims ~ x + region", ordered, family="poisson", exposure="expo"))

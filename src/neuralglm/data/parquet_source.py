@@ -41,7 +41,8 @@ def is_parquet_source(data) -> bool:
     if isinstance(data, str | os.PathLike):
         path = Path(data)
         return path.suffix.lower() in (".parquet", ".pq") or path.is_dir()
-    return type(data).__module__.startswith("pyarrow") and hasattr(data, "to_batches") and hasattr(data, "schema")
+    # A pyarrow.dataset.Dataset (not a Table: that is in memory already, read as a frame).
+    return type(data).__module__.startswith("pyarrow") and hasattr(data, "get_fragments") and hasattr(data, "to_batches")
 
 
 def open_dataset(data):

@@ -37,7 +37,7 @@ from neuralglm.family.null_model import _no_valid_intercept
 from neuralglm.fit import linalg
 from neuralglm.fit.accumulated_sums import Request
 from neuralglm.fit.info import FitInfo, Status, history_frame
-from neuralglm.fit.irls_state import IRLSControl, IRLSState, terminate
+from neuralglm.fit.irls_state import IRLSControl, IRLSState, _in_se, terminate
 
 Pass = Callable[[Request], dict]
 _EMPTY = np.zeros(0)
@@ -155,10 +155,6 @@ def _run(run_pass: Pass, family, link, control, state, current, totals, column_n
     finally:
         bar.close()
     return state, status
-
-
-def _in_se(change: np.ndarray, factor: linalg.GramFactor) -> float:
-    return float(np.max(np.abs(change) / np.sqrt(np.maximum(factor.inverse_diagonal(), 1e-300))))
 
 
 def _step(run_pass: Pass, family, link, control: IRLSControl, state: IRLSState, current: dict, totals, column_names):

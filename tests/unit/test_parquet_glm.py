@@ -138,6 +138,17 @@ def test_missing_values_dropped_as_in_memory_and_reported_with_row_numbers(tmp_p
     assert streamed.n_obs == N_ROWS - 4
 
 
+def test_a_batch_with_every_row_dropped_is_an_empty_batch(tmp_path):
+    df = _frame(3)
+    df.loc[CUTS[1] : CUTS[2] - 1, "x"] = np.nan  # the whole second file
+    folder = _write(df, tmp_path / "dropped")
+    with pytest.warns(DataWarning, match="Dropped"):
+        streamed = ng.glm("claims ~ x + region", folder, family="poisson", exposure="expo", missing="drop")
+    with pytest.warns(DataWarning, match="Dropped"):
+        in_memory = ng.glm("claims ~ x + region", df, family="poisson", exposure="expo", missing="drop")
+    _assert_same_fit(streamed, in_memory)
+
+
 def test_domain_error_names_the_global_row(tmp_path):
     df = _frame(2)
     df.loc[1234, "claims"] = -1.0

@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from neuralglm.data.design import Design, make_design, model_matrix_for
-from neuralglm.errors import SpecificationError
+from neuralglm.errors import DataError, DataWarning, SpecificationError, warn
 from neuralglm.family.family import Family
 from neuralglm.fit.accumulated_sums import Block
 
@@ -63,8 +63,17 @@ class BatchPlan:
                 )
         return cls(formula, family, {**{name: given.get(name) for name in ARGUMENTS}, "missing": missing})
 
-    def _design(self, frame: pd.DataFrame) -> Design:
-        return make_design(self.formula, frame, self.family, **self.arguments)
+    def _design(self, frame: pd.DataFrame) -> Design | None:
+        """The batch's design as in memory; None when ``missing="drop"`` drops every row of the batch."""
+        try:
+            return make_design(self.formula, frame, self.family, **self.arguments)
+        except DataError as error:
+            # In memory this is an error only when every row of the data is dropped: for a
+            # batch, it is a batch with nothing left (with_template refuses data with no rows).
+            if self.arguments.get("missing") != "drop" or not str(error).startswith("Every row has a missing"):
+                raise
+            warn(f"Dropped all {len(frame):,} rows of a batch (rows {frame.index[0]} to {frame.index[-1]}): {error}", DataWarning)
+            return None
 
     def scan(self, frame: pd.DataFrame) -> ScanReport:
         """Check one batch as the in-memory fit would, and keep one row for each factor level it has."""
@@ -74,6 +83,8 @@ class BatchPlan:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             design = self._design(frame)
+        if design is None:
+            return ScanReport(len(frame), 0, None, tuple((w.category, str(w.message)) for w in caught))
         _refuse_stateful_transforms(design)
         kept = frame.loc[design.row_labels]
         factors = _factor_columns(kept, design)
@@ -87,19 +98,19 @@ class BatchPlan:
         """The plan with the template design: the design of one row per level of every factor met in the first pass."""
         frames = [report.exemplars for report in reports if report.exemplars is not None and len(report.exemplars)]
         if not frames:
-            from neuralglm.errors import DataError
-
-            raise DataError("The data have no rows.")
+            raise DataError("The data have no rows (or none left after dropping those with missing values).")
         rows = pd.concat(frames, ignore_index=True)
         # Each batch's factor columns may be categoricals with that batch's levels: concatenated
         # they become text, whose levels are sorted as the in-memory fit sorts them.
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             first = self._design(rows)
+            assert first is not None  # rows kept by the first pass
             keep = {0}
             for name in _factor_columns(rows, first):
                 keep.update(np.flatnonzero(~rows[name].duplicated().to_numpy()).tolist())
             template = self._design(rows.iloc[sorted(keep)].reset_index(drop=True))
+            assert template is not None
         return BatchPlan(self.formula, self.family, self.arguments, template)
 
     def block(self, frame: pd.DataFrame) -> Block | None:
@@ -112,6 +123,8 @@ class BatchPlan:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # reported once, by the first pass
             design = self._design(frame)
+            if design is None:
+                return None
             if design.column_names == template.column_names:
                 X = design.X
             else:  # a level of some factor is missing from this batch: the template's columns

@@ -41,7 +41,11 @@ def glm(
     ----------
     formula : R-style formula, e.g. ``"claims ~ age + C(region)"``; ``"cbind(s, f) ~ x"`` for
         binomial counts. Parsed by formulaic.
-    data : pandas (or polars) DataFrame.
+    data : pandas (or polars) DataFrame; or data larger than memory: a Parquet file, a folder of
+        Parquet files or a ``pyarrow.dataset.Dataset`` (read in row batches), or a Dask DataFrame
+        (each pass mapped over its partitions on the active ``dask.distributed`` client). Those
+        give the in-memory fit's numbers, with offsets and weights named as columns; see
+        :mod:`neuralglm.results.streamed`.
     family : ``"gaussian"``, ``"binomial"``, ``"poisson"``, ``"gamma"``, ``"inverse_gaussian"``,
         ``"negative_binomial"`` (θ estimated, as ``MASS::glm.nb``; ``fit.family_params`` holds
         θ̂ and R's ``SE.theta``), ``"negative_binomial(alpha)"`` (α = 1/θ fixed),
@@ -74,6 +78,11 @@ def glm(
         return _multinomial(scope)
     family_obj = get_family(family)
     link_obj = get_link(link, family_obj)
+    from neuralglm.results.streamed import fit_streamed, streamed_source
+
+    if (source := streamed_source(data)) is not None:  # Parquet or Dask: passes over batches of rows
+        arguments = {"offset": offset, "exposure": exposure, "weights": weights, "freq_weights": freq_weights, "missing": missing}
+        return record_call(fit_streamed(source, formula, family_obj, link_obj, arguments, settings), glm, scope, "data")
     design = make_design(
         formula, data, family_obj, offset=offset, exposure=exposure, weights=weights, freq_weights=freq_weights, missing=missing
     )

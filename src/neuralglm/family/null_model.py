@@ -63,8 +63,13 @@ def deviance(family: Family, y, mu, weights) -> float:
     return map_rows(_deviance_kernel, (family,), (y, mu, weights), zero_padded=(2,))[0]
 
 
+def fisher_sums(family: Family, link: Link, y, eta, offset, weights) -> tuple[float, float, float, bool]:
+    """Σ W·z, Σ W, the deviance and whether η and μ are valid, at η: one Fisher-scoring step's sums (also per block of rows)."""
+    return map_rows(_fisher_kernel, (family, link), (y, eta, offset, weights), zero_padded=(3,))
+
+
 def _fisher(family: Family, link: Link, y, eta, offset, weights) -> tuple[float, float, float, bool]:
-    weighted_z, total, dev, valid = map_rows(_fisher_kernel, (family, link), (y, eta, offset, weights), zero_padded=(3,))
+    weighted_z, total, dev, valid = fisher_sums(family, link, y, eta, offset, weights)
     return weighted_z, total, dev, valid and math.isfinite(dev) and math.isfinite(weighted_z) and total > 0
 
 

@@ -192,21 +192,7 @@ def aliased_columns(X: np.ndarray, w: np.ndarray) -> dict[int, dict[int, float]]
         threshold = RANK_TOLERANCE
     else:
         weighted = None
-        gram = weighted_gram(X, w)
-        norms = np.sqrt(np.maximum(np.diag(gram), 0.0))
-        scale = np.where(norms > 0, norms, 1.0)
-        scaled = gram / np.outer(scale, scale)
-        residual_ratio = np.zeros(n_coef)
-        kept_so_far: list[int] = []
-        for j in range(n_coef):
-            if kept_so_far:
-                cross = scaled[kept_so_far, j]
-                coef = np.linalg.solve(scaled[np.ix_(kept_so_far, kept_so_far)], cross)
-                residual_ratio[j] = np.sqrt(max(scaled[j, j] - cross @ coef, 0.0))
-            else:
-                residual_ratio[j] = np.sqrt(scaled[j, j])
-            if residual_ratio[j] >= _GRAM_RANK_TOLERANCE:
-                kept_so_far.append(j)
+        norms, residual_ratio = _gram_residual_ratios(weighted_gram(X, w))
         threshold = _GRAM_RANK_TOLERANCE
     aliased_index = [j for j in range(n_coef) if norms[j] == 0 or residual_ratio[j] < threshold]
     if not aliased_index:
@@ -226,6 +212,50 @@ def aliased_columns(X: np.ndarray, w: np.ndarray) -> dict[int, dict[int, float]]
     return result
 
 
+def _gram_residual_ratios(gram: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Column norms, and each column's share of its norm outside the span of the earlier kept columns, from XᵀWX."""
+    n_coef = gram.shape[0]
+    norms = np.sqrt(np.maximum(np.diag(gram), 0.0))
+    scale = np.where(norms > 0, norms, 1.0)
+    scaled = gram / np.outer(scale, scale)
+    residual_ratio = np.zeros(n_coef)
+    kept_so_far: list[int] = []
+    for j in range(n_coef):
+        if kept_so_far:
+            cross = scaled[kept_so_far, j]
+            coef = np.linalg.solve(scaled[np.ix_(kept_so_far, kept_so_far)], cross)
+            residual_ratio[j] = np.sqrt(max(scaled[j, j] - cross @ coef, 0.0))
+        else:
+            residual_ratio[j] = np.sqrt(scaled[j, j])
+        if residual_ratio[j] >= _GRAM_RANK_TOLERANCE:
+            kept_so_far.append(j)
+    return norms, residual_ratio
+
+
+def aliased_columns_from_gram(gram: np.ndarray) -> dict[int, dict[int, float]]:
+    """:func:`aliased_columns` from an accumulated XᵀWX alone (data streamed in blocks): its Gram rule.
+
+    Examples
+    --------
+    >>> X = np.column_stack([np.ones(4), np.arange(4.0), 2 * np.arange(4.0)])
+    >>> {j: {k: round(c, 6) for k, c in r.items()} for j, r in aliased_columns_from_gram(X.T @ X).items()}
+    {2: {1: 2.0}}
+    """
+    norms, residual_ratio = _gram_residual_ratios(gram)
+    n_coef = gram.shape[0]
+    aliased_index = [j for j in range(n_coef) if norms[j] == 0 or residual_ratio[j] < _GRAM_RANK_TOLERANCE]
+    kept = [j for j in range(n_coef) if j not in aliased_index]
+    result: dict[int, dict[int, float]] = {}
+    for j in aliased_index:
+        earlier = [k for k in kept if k < j]
+        if not earlier or norms[j] == 0:
+            result[j] = {}
+            continue
+        coef = np.linalg.lstsq(gram[np.ix_(earlier, earlier)], gram[earlier, j], rcond=None)[0]
+        result[j] = {k: float(c) for k, c in zip(earlier, coef, strict=True) if abs(c) > 1e-8}
+    return result
+
+
 def refuse_aliased_columns(X: np.ndarray, w: np.ndarray, column_names) -> None:
     """Raise :class:`RankDeficientError` naming each aliased column and the combination it equals, if any.
 
@@ -236,7 +266,11 @@ def refuse_aliased_columns(X: np.ndarray, w: np.ndarray, column_names) -> None:
     Traceback (most recent call last):
     neuralglm.errors.RankDeficientError: The design matrix is rank deficient: 1 column(s) ... 'x2' ≈ 2·x. ...
     """
-    aliased = aliased_columns(X, w)
+    raise_for_aliased(aliased_columns(X, w), column_names)
+
+
+def raise_for_aliased(aliased: dict[int, dict[int, float]], column_names) -> None:
+    """Raise :class:`RankDeficientError` for the result of :func:`aliased_columns` (nothing when it is empty)."""
     if not aliased:
         return
     parts = []

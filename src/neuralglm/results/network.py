@@ -28,7 +28,7 @@ from neuralglm.model.architecture import Architecture
 from neuralglm.model.inputs import InputScaling
 from neuralglm.model.params import Params
 from neuralglm.model.predictor import hidden_features_float64, linear_predictor_float64
-from neuralglm.results import parts
+from neuralglm.results import architecture_parts, parts
 from neuralglm.results.call import FitCall
 from neuralglm.results.common import PREDICT_TYPES, FitStatistics, Fitted, ModelFileInfo, ResultBase, fit_statistics
 from neuralglm.results.model_file import ArrayStore
@@ -262,6 +262,9 @@ class NetworkResult(ResultBase):
             "fitted": fitted_to_dict(self.fitted, store, include_data),
             "family_params": parts.family_params_to_dict(self.family_params),
         }
+        nesting = architecture_parts.nesting_to_dict(self.architecture)
+        if nesting is not None:  # a plain network's file stays as it was
+            node["nesting"] = nesting
         return node
 
     @classmethod
@@ -270,7 +273,9 @@ class NetworkResult(ResultBase):
         design = parts.design_from_dict(parts.field(node, "design", dict, "result"), store)
         arch = parts.architecture_from_dict(parts.field(node, "architecture", dict, "result"))
         scaling = parts.scaling_from_dict(parts.field(node, "scaling", dict, "result"), store, design.n_coef)
-        params = parts.params_from_dict(parts.field(node, "params", list, "result"), store, arch, scaling.n_in, design.has_intercept)
+        arch = architecture_parts.nesting_from_dict(node.get("nesting"), arch, scaling.n_in)
+        read_params = architecture_parts.nested_params_from_dict if arch.nested else parts.params_from_dict
+        params = read_params(parts.field(node, "params", list, "result"), store, arch, scaling.n_in, design.has_intercept)
         rows = store.get(parts.field(node, "validation_rows", str, "result"), kind="iu")
         family = parts.family_from(node.get("family"))
         return cls(

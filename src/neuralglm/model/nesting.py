@@ -57,7 +57,7 @@ def network_input(embeddings: Sequence[Dense], arch: Architecture, X, xp):
 
 def _mlp(layers: Sequence[Dense], h, activations: Activations):
     for layer, activation in zip(layers, activations, strict=True):
-        h = activation(h @ layer.weight + layer.bias)
+        h = activation(h @ layer.weight + layer.bias[None, :])
     return h
 
 
@@ -91,7 +91,7 @@ def term_contributions(params, arch: Architecture, X, xp, activations: Activatio
 def local_coefficients(params, arch: Architecture, X, xp, activations: Activations):
     """LocalGLMnet: ``(n_obs, n_in)``, the attention coefficients βⱼ(x) (on the standardized inputs)."""
     attention = params[-2]
-    return hidden_features(params, arch, X, xp, activations) @ attention.weight + attention.bias
+    return hidden_features(params, arch, X, xp, activations) @ attention.weight + attention.bias[None, :]
 
 
 def linear_predictor(params, arch: Architecture, X, offset, xp, activations: Activations, freeze: Callable = _identity):

@@ -165,6 +165,13 @@ class ResultBase:
         return self.fitted
 
     @property
+    def balance(self) -> float:
+        """Σ fitted / Σ observed on the training rows, with the prior weights (:mod:`neuralglm.results.balance`)."""
+        from neuralglm.results.balance import balance_ratio  # a leaf module: no cycle
+
+        return balance_ratio(self)
+
+    @property
     def fitted_eta(self) -> np.ndarray:
         """Linear predictor on the training rows."""
         return self._fitted("fitted_eta (the fitted linear predictor)").eta

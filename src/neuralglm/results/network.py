@@ -28,7 +28,7 @@ from neuralglm.model.architecture import Architecture
 from neuralglm.model.inputs import InputScaling
 from neuralglm.model.params import Params
 from neuralglm.model.predictor import hidden_features_float64, linear_predictor_float64
-from neuralglm.results import architecture_parts, parts
+from neuralglm.results import architecture_parts, architecture_views, parts
 from neuralglm.results.call import FitCall
 from neuralglm.results.common import PREDICT_TYPES, FitStatistics, Fitted, ModelFileInfo, ResultBase, fit_statistics
 from neuralglm.results.model_file import ArrayStore
@@ -143,6 +143,8 @@ class NetworkResult(ResultBase):
         weights on the learned features ``h1 … hK`` (plus ``Intercept``): meaningful only
         conditional on those features.
         """
+        if self.architecture.kind == "cann":
+            return architecture_views.glm_part(self)  # the interpretable part; the network's output weights are on h1 … hK
         out = self.params[-1]
         weight = out.weight[:, 0]
         bias = 0.0 if out.bias is None else float(out.bias[0])
@@ -229,6 +231,32 @@ class NetworkResult(ResultBase):
         if self.architecture.n_hidden == 0:
             return glm  # the inputs themselves: nothing was learned, the standard errors are the GLM's
         return OutputLayerFit(**{f.name: getattr(glm, f.name) for f in dataclasses.fields(glm)})
+
+    # ---- the nested architectures (results/architecture_views.py) ----------------------------------
+    def local_coef(self, data=None) -> pd.DataFrame:
+        """LocalGLMnet (``architecture="localglmnet"``): the coefficients βⱼ(x) of every row, one column per input.
+
+        η = β₀ + Σⱼ βⱼ(x)·xⱼ on the network's inputs (standardized numeric columns, 0/1 dummies).
+        """
+        return architecture_views.local_coef(self, data)
+
+    def shape_functions(self, data, *, bootstrap=None, level: float = 0.95) -> pd.DataFrame:
+        """Additive networks: each term's contribution to η over ``data``'s values, tidy, with bands from ``bootstrap``."""
+        return architecture_views.shape_functions(self, data, bootstrap=bootstrap, level=level)
+
+    def embeddings(self) -> pd.DataFrame:
+        """The learned embedding of every level of each embedded factor (``embed=``), tidy."""
+        return architecture_views.embeddings(self)
+
+    def rebalance(self) -> NetworkResult:
+        """The network with its output layer refitted by IRLS on the last hidden features.
+
+        The hidden layers are kept; the output layer (a CANN's GLM part and network output,
+        LocalGLMnet's attention layer, an additive model's term outputs) becomes the maximum-
+        likelihood GLM on them, so Σ fitted = Σ observed on the training rows exactly for a
+        canonical link with an intercept (``fit.balance == 1``).
+        """
+        return architecture_views.rebalance(self)
 
     def summary(self, coefficients: bool = False):
         """Architecture, parameter count, fit statistics and training history.

@@ -175,7 +175,6 @@ def test_weights_and_offsets_are_used(df):
     weights = np.where(df["DrivAge"] < 30, 2.0, 1.0)
     a = quiet_fit(FORMULA, df, architecture="cann", weights=weights, **SMALL)
     glm = ng.glm(FORMULA, df, family="poisson", exposure="Exposure", weights=weights)
-    design, scaling, arch, _ = _start(df, "cann")
     assert abs(a.deviance - glm.deviance) < 0.05 * glm.deviance
     shifted = ng.fit(FORMULA, df.assign(Exposure=2 * df["Exposure"]), architecture="cann", hidden=(), family="poisson", exposure="Exposure")
     np.testing.assert_allclose(shifted.coef["Intercept"], glm_intercept(df) - np.log(2.0), rtol=1e-6)

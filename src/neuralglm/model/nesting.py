@@ -57,6 +57,7 @@ def network_input(embeddings: Sequence[Dense], arch: Architecture, X, xp):
 
 def _mlp(layers: Sequence[Dense], h, activations: Activations):
     for layer, activation in zip(layers, activations, strict=True):
+        assert layer.bias is not None  # hidden layers always have biases
         h = activation(h @ layer.weight + layer.bias[None, :])
     return h
 

@@ -4,7 +4,7 @@
 - :func:`shape_functions`: an additive network's term contributions fₜ(xₜ), tidy, with
   bootstrap bands when a :func:`neuralglm.bootstrap` result is given;
 - :func:`embeddings`: the learned embedding of every level of each embedded factor;
-- :func:`rebalance`: the output layer refitted by IRLS on the last hidden features, so that
+- :func:`rebalanced_params`: the output layer refitted by IRLS on the last hidden features, so that
   Σ fitted = Σ observed exactly for a canonical link with an intercept;
 - :func:`glm_part`: a CANN's GLM coefficients on the design's scale.
 """
@@ -18,10 +18,10 @@ import pandas as pd
 
 from neuralglm.errors import SpecificationError
 from neuralglm.fit.linalg import aliased_columns
-from neuralglm.fit.solution import Solution
 from neuralglm.model import nesting
 from neuralglm.model.params import Dense
 from neuralglm.model.predictor import hidden_features_float64, numpy_activations
+from neuralglm.results.result import refit_glm
 
 
 def _require(fit, kind: str, what: str) -> None:
@@ -70,10 +70,8 @@ def shape_functions(fit, data=None, *, bootstrap=None, level: float = 0.95) -> p
     effects = nesting.term_contributions(fit.params, arch, X, np, activations)
     replicates = None
     if bootstrap is not None:
-        from neuralglm.bootstrapping import _unflatten
-
         rows = bootstrap.estimates[bootstrap.ok]
-        replicates = np.stack([nesting.term_contributions(_unflatten(fit, r), arch, X, np, activations) for r in rows])
+        replicates = np.stack([nesting.term_contributions(_unflatten(fit.params, r), arch, X, np, activations) for r in rows])
     frames = []
     for g, term in enumerate(arch.group_names):
         values = _term_values(fit, data, term)
@@ -84,6 +82,18 @@ def shape_functions(fit, data=None, *, bootstrap=None, level: float = 0.95) -> p
         key = "value" if values is not None else "effect"
         frames.append(frame.drop_duplicates(subset=[key]).sort_values(key))
     return pd.concat(frames, ignore_index=True)
+
+
+def _unflatten(params, vector: np.ndarray) -> tuple:
+    """A flat parameter vector (``ravel_pytree`` order: each layer's weight, then its bias) as ``params``' layers."""
+    layers, at = [], 0
+    for layer in params:
+        weight = vector[at : at + layer.weight.size].reshape(layer.weight.shape)
+        at += layer.weight.size
+        bias = None if layer.bias is None else vector[at : at + layer.bias.size]
+        at += 0 if layer.bias is None else layer.bias.size
+        layers.append(Dense(weight, bias))
+    return tuple(layers)
 
 
 def embeddings(fit) -> pd.DataFrame:
@@ -121,7 +131,12 @@ def _output_features(fit, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             return h, X @ np.asarray(params[-1].weight[:, 0], np.float64)
         return np.column_stack([X, h]), fixed
     if arch.kind == "localglmnet":
-        return np.column_stack([X, (h[:, :, None] * X[:, None, :]).reshape(X.shape[0], -1)]), fixed
+        # One column, Σⱼ βⱼ(x)·xⱼ: the attention layer is rescaled, not refitted weight by weight. Its
+        # n_in·(width + 1) weights multiply products hₖ(x)·xⱼ, which a GLM fit separates easily (a
+        # rare level's dummy times a unit: IRLS diverged on 700 rows of simulate_motor).
+        attention = params[-2]
+        beta = h @ np.asarray(attention.weight, np.float64) + np.asarray(attention.bias, np.float64)[None, :]
+        return np.sum(beta * X, axis=1, keepdims=True), fixed
     return h, fixed
 
 
@@ -136,8 +151,8 @@ def _with_output(fit, coef: np.ndarray, intercept: float | None) -> tuple:
         layers[-2] = Dense(net_w.reshape(-1, 1), None)
         layers[-1] = Dense(np.asarray(glm_w, np.float64), bias)
     elif arch.kind == "localglmnet":
-        n_in = fit.scaling.n_in
-        layers[-2] = Dense(coef[n_in:].reshape(-1, n_in), coef[:n_in])
+        attention = layers[-2]
+        layers[-2] = Dense(coef[0] * np.asarray(attention.weight, np.float64), coef[0] * np.asarray(attention.bias, np.float64))
         layers[-1] = layers[-1]._replace(bias=bias)
     elif arch.kind == "additive":
         L, at = arch.n_hidden, 0
@@ -151,12 +166,9 @@ def _with_output(fit, coef: np.ndarray, intercept: float | None) -> tuple:
     return tuple(layers)
 
 
-def rebalance(fit):
-    """The network with its output layer refitted by IRLS on its last hidden features (see
+def rebalanced_params(fit) -> tuple:
+    """The parameters with the output layer refitted by IRLS on the last hidden features (see
     :meth:`neuralglm.NetworkResult.rebalance`)."""
-    from neuralglm.results.network import make_network_result
-    from neuralglm.results.result import refit_glm
-
     fit._fitted("rebalance()")
     design = fit.design
     X = fit.scaling.transform(design.X)
@@ -174,10 +186,4 @@ def rebalance(fit):
     intercept = float(estimates[0]) if design.has_intercept else None
     coef = np.zeros(features.shape[1])
     coef[keep] = estimates[1:] if design.has_intercept else estimates
-    params = _with_output(fit, coef, intercept)
-    solution = Solution(params, fit.info, fit.best_epoch, np.arange(design.n_obs), fit.validation_rows)
-    result = make_network_result(
-        design, fit.family, fit.link, fit.architecture, fit.scaling, solution, fit.control,
-        seed=fit.seed, dtype=fit.dtype, cov_type=fit.cov_type, inputs=X,
-    )  # fmt: skip
-    return dataclasses.replace(result, family_params=fit.family_params, call=fit.call)
+    return _with_output(fit, coef, intercept)

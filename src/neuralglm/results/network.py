@@ -24,6 +24,7 @@ from neuralglm.fit.family_parameter import ParameterEstimate
 from neuralglm.fit.gradient import GradientControl, GradientSolution
 from neuralglm.fit.info import FitInfo
 from neuralglm.fit.linalg import aliased_columns
+from neuralglm.fit.solution import Solution
 from neuralglm.model.architecture import Architecture
 from neuralglm.model.inputs import InputScaling
 from neuralglm.model.params import Params
@@ -251,12 +252,29 @@ class NetworkResult(ResultBase):
     def rebalance(self) -> NetworkResult:
         """The network with its output layer refitted by IRLS on the last hidden features.
 
-        The hidden layers are kept; the output layer (a CANN's GLM part and network output,
-        LocalGLMnet's attention layer, an additive model's term outputs) becomes the maximum-
-        likelihood GLM on them, so Σ fitted = Σ observed on the training rows exactly for a
-        canonical link with an intercept (``fit.balance == 1``).
+        The hidden layers are kept; the output layer (a CANN's GLM part and network output, an
+        additive model's term outputs) becomes the maximum-likelihood GLM on them, so Σ fitted =
+        Σ observed on the training rows exactly for a canonical link with an intercept
+        (``fit.balance == 1``, up to IRLS's convergence, ~1e-9). LocalGLMnet's attention layer is
+        rescaled by one coefficient and the intercept refitted (its weights one by one would
+        make a GLM on products of features and inputs, which separates easily).
+
+        Examples
+        --------
+        >>> import neuralglm as ng
+        >>> df = ng.datasets.simulate_motor(500, seed=0)
+        >>> net = ng.fit("ClaimNb ~ DrivAge + BonusMalus", df, family="poisson", exposure="Exposure",
+        ...              hidden=(3,), l2=30.0, seed=1)
+        >>> round(net.rebalance().balance, 6)
+        1.0
         """
-        return architecture_views.rebalance(self)
+        params = architecture_views.rebalanced_params(self)
+        solution = Solution(params, self.info, self.best_epoch, np.arange(self.design.n_obs), self.validation_rows)
+        result = make_network_result(
+            self.design, self.family, self.link, self.architecture, self.scaling, solution, self.control,
+            seed=self.seed, dtype=self.dtype, cov_type=self.cov_type,
+        )  # fmt: skip
+        return dataclasses.replace(result, family_params=self.family_params, call=self.call)
 
     def summary(self, coefficients: bool = False):
         """Architecture, parameter count, fit statistics and training history.

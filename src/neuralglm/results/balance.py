@@ -13,7 +13,8 @@ import numpy as np
 
 
 def balance_ratio(fit) -> float:
-    """``Σ w·μ̂ / Σ w·y`` on the training rows; NaN without the training data or with Σ w·y = 0.
+    """``Σ w·μ̂ / Σ w·y`` on the training rows (stored with the fit's statistics, so also in model
+    files); NaN with Σ w·y = 0 or for a file written before the balance was stored.
 
     Examples
     --------
@@ -22,17 +23,11 @@ def balance_ratio(fit) -> float:
     >>> round(balance_ratio(fit), 12)  # Poisson, log link, intercept: balanced exactly
     1.0
     """
-    if fit.fitted is None:
-        return float("nan")
-    weights = np.asarray(fit.design.total_weights, dtype=np.float64)
-    observed = float(np.sum(weights * np.asarray(fit.design.y, dtype=np.float64)))
-    if observed == 0.0:
-        return float("nan")
-    return float(np.sum(weights * np.asarray(fit.fitted.mu, dtype=np.float64))) / observed
+    return float(fit.statistics.balance)
 
 
 def balance_lines(fit) -> list[str]:
-    """The summary's balance line (none without the training data)."""
+    """The summary's balance line (none when the balance is unknown)."""
     ratio = balance_ratio(fit)
     if not np.isfinite(ratio):
         return []

@@ -51,6 +51,7 @@ _EXPORTS: dict[str, tuple[str, str | None]] = {
     "heldout_deviance_explained": ("neuralglm.evaluate", "heldout_deviance_explained"),
     "influence": ("neuralglm.inference.influence", "influence"),
     "links": ("neuralglm.family.link", None),
+    "localglmnet_selection": ("neuralglm.local_selection", "localglmnet_selection"),
     "load": ("neuralglm.results.serialize", "load"),
     "save": ("neuralglm.results.serialize", "save"),
     "step": ("neuralglm.selection", "step"),
@@ -84,6 +85,7 @@ __all__ = [
     "influence",
     "links",
     "load",
+    "localglmnet_selection",
     "plots",
     "save",
     "step",
@@ -113,6 +115,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see
     from neuralglm.bootstrapping import bootstrap as bootstrap
     from neuralglm.compilation_cache import enable_compilation_cache as enable_compilation_cache
     from neuralglm.conformal_prediction import conformal as conformal
+    from neuralglm.local_selection import localglmnet_selection as localglmnet_selection
     from neuralglm.cross_validation import cross_validate as cross_validate
     from neuralglm.evaluate import heldout_deviance as heldout_deviance
     from neuralglm.evaluate import heldout_deviance_explained as heldout_deviance_explained

@@ -208,3 +208,26 @@ def test_the_architecture_is_static_and_hashable():
     with pytest.raises(SpecificationError, match="architecture"):
         Architecture(hidden=(2,), kind="mixture")
     assert jax.tree.leaves(Architecture(hidden=(2,), kind="additive", groups=((0,), (1, 2)))) != []
+
+
+def test_localglmnet_selection_keeps_a_strong_effect_and_not_the_noise():
+    data = ng.datasets.simulate_motor(3000, seed=7)
+    data["unrelated"] = np.random.default_rng(3).normal(size=len(data))  # a second, user-side noise column
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        table = ng.localglmnet_selection(
+            "ClaimNb ~ BonusMalus + unrelated", data, family="poisson", exposure="Exposure", hidden=(4,), epochs=60, seed=1
+        )
+    assert list(table.columns) == ["input", "mean_coef", "sd_coef", "lower", "upper", "outside", "keep"]
+    rows = table.set_index("input")
+    assert list(rows.index) == ["BonusMalus", "unrelated", "noise_covariate"]
+    assert rows.loc["BonusMalus", "keep"] and rows.loc["BonusMalus", "outside"] > 0.5  # 0.9·log(BM/50): a strong effect
+    assert np.isclose(rows.loc["noise_covariate", "outside"], 0.05, atol=0.05)  # the band is its own 95 % range
+    assert table.attrs["fit"].architecture.kind == "localglmnet"
+
+
+def test_localglmnet_selection_refuses_bad_arguments(df):
+    with pytest.raises(SpecificationError, match="'level' parameter"):
+        ng.localglmnet_selection(FORMULA, df, level=1.5)
+    with pytest.raises(SpecificationError, match="noise_covariate"):
+        ng.localglmnet_selection(FORMULA, df.assign(noise_covariate=1.0))

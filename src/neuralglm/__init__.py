@@ -115,7 +115,6 @@ if TYPE_CHECKING:  # what type checkers and IDEs see
     from neuralglm.bootstrapping import bootstrap as bootstrap
     from neuralglm.compilation_cache import enable_compilation_cache as enable_compilation_cache
     from neuralglm.conformal_prediction import conformal as conformal
-    from neuralglm.local_selection import localglmnet_selection as localglmnet_selection
     from neuralglm.cross_validation import cross_validate as cross_validate
     from neuralglm.evaluate import heldout_deviance as heldout_deviance
     from neuralglm.evaluate import heldout_deviance_explained as heldout_deviance_explained
@@ -127,6 +126,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see
     from neuralglm.inference.deviance_tables import drop1 as drop1
     from neuralglm.inference.influence import influence as influence
     from neuralglm.inference.significance import anova as anova
+    from neuralglm.local_selection import localglmnet_selection as localglmnet_selection
     from neuralglm.network import fit as fit
     from neuralglm.results.multinomial import MultinomialResult as MultinomialResult
     from neuralglm.results.network import NetworkResult as NetworkResult

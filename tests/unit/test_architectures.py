@@ -231,3 +231,27 @@ def test_localglmnet_selection_refuses_bad_arguments(df):
         ng.localglmnet_selection(FORMULA, df, level=1.5)
     with pytest.raises(SpecificationError, match="noise_covariate"):
         ng.localglmnet_selection(FORMULA, df.assign(noise_covariate=1.0))
+
+
+def test_plots_of_the_architectures_draw_on_the_given_axes(fits, df):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(1, 4)
+    try:
+        assert ng.plots.local_coefficients(fits["localglmnet"], df, "DrivAge", ax=axes[0], band=(-0.1, 0.1)) is axes[0]
+        assert len(axes[0].collections[-1].get_offsets()) == len(df)  # one point per row
+        assert ng.plots.shape_functions(fits["additive"], df, "DrivAge", ax=axes[1]) is axes[1]
+        line = axes[1].get_lines()[-1]
+        table = fits["additive"].shape_functions(df)
+        np.testing.assert_allclose(line.get_ydata(), table.loc[table["term"] == "DrivAge", "effect"])
+        assert ng.plots.shape_functions(fits["additive"], df, "C(Area)", ax=axes[2]) is axes[2]
+        embedded = quiet_fit(FORMULA, df, embed={"Area": 2}, **SMALL)
+        assert ng.plots.embeddings(embedded, ax=axes[3]) is axes[3]
+        assert len(axes[3].texts) == 6  # one label per level
+        with pytest.raises(SpecificationError, match="not a term"):
+            ng.plots.shape_functions(fits["additive"], df, "Density", ax=axes[1])
+    finally:
+        plt.close(figure)

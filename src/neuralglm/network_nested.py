@@ -89,7 +89,7 @@ def _embeddings(design: Design, scaling: InputScaling, embed) -> tuple[Embedding
     if embed == "auto":
         for label, (_, inputs) in factors.items():
             if len(inputs) >= 2:  # 3 or more levels
-                found.append((label, inputs, min(AUTO_EMBEDDING_MAX, math.ceil((len(inputs) + 1) / 2))))
+                found.append((label, factors[label][0], inputs, min(AUTO_EMBEDDING_MAX, math.ceil((len(inputs) + 1) / 2))))
     else:
         for name, dim in embed.items():
             match = [(label, inputs) for label, (expr, inputs) in factors.items() if name in (label, expr) or f"({name})" in label]
@@ -98,14 +98,17 @@ def _embeddings(design: Design, scaling: InputScaling, embed) -> tuple[Embedding
                     f"embed names {name!r}, which is not a factor (categorical main effect) of the formula {design.formula!r}; "
                     f"its factors are {sorted(factors) or 'none'}."
                 )
-            found.append((match[0][0], match[0][1], dim))
-    return tuple(Embedding(label, inputs, dim, _levels(design, label, inputs, scaling)) for label, inputs, dim in found)
+            found.append((match[0][0], factors[match[0][0]][0], match[0][1], dim))
+    return tuple(Embedding(label, inputs, dim, _levels(design, expr, inputs, scaling)) for label, expr, inputs, dim in found)
 
 
-def _levels(design: Design, label: str, inputs: tuple[int, ...], scaling: InputScaling) -> tuple[str, ...]:
-    """Level names: the reference level (unknown from the dummies' names: 'reference') and each dummy's level."""
-    names = [scaling.names[j] for j in inputs]
-    levels = [name.rsplit("[T.", 1)[-1].rstrip("]") if "[T." in name else name for name in names]
+def _levels(design: Design, expr: str, inputs: tuple[int, ...], scaling: InputScaling) -> tuple[str, ...]:
+    """Level names, reference first: formulaic's categories when they match the dummies, else read from the dummies' names."""
+    state = (getattr(design.spec, "encoder_state", {}) or {}).get(expr, (None, {}))[1]
+    categories = [str(c) for c in state.get("categories", [])] if isinstance(state, dict) else []
+    levels = [name.rsplit("[T.", 1)[-1].rstrip("]") if "[T." in name else name for name in (scaling.names[j] for j in inputs)]
+    if len(categories) == len(levels) + 1 and categories[1:] == levels:
+        return tuple(categories)
     return ("(reference)", *levels)
 
 

@@ -143,7 +143,7 @@ def test_an_embedding_is_the_one_hot_row_times_its_table(df):
     settings = {"architecture": "network", "embed": {"Area": 2}, "cann_fixed": False, "seed": 0}
     arch, params = network_nested.prepare(design, scaling, Architecture(hidden=(3,)), settings, family, get_link(None, family))
     (embedding,) = arch.embeddings
-    assert embedding.n_levels == 6 and embedding.dim == 2 and embedding.levels[1:] == ("B", "C", "D", "E", "F")
+    assert embedding.n_levels == 6 and embedding.dim == 2 and embedding.levels == ("A", "B", "C", "D", "E", "F")
     table = np.asarray(params[0].weight)
     one_hot = pd.get_dummies(df["Area"]).reindex(columns=list("ABCDEF")).to_numpy(dtype=float)
     X = scaling.transform(design.X)

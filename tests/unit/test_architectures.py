@@ -24,6 +24,7 @@ from neuralglm.model.architecture import Architecture
 from neuralglm.model.inputs import fit_scaling
 from neuralglm.model.params import Dense
 from neuralglm.model.predictor import linear_predictor_float64, numpy_activations
+from neuralglm.results import architecture_views
 
 FORMULA = "ClaimNb ~ DrivAge + BonusMalus + C(Area) + VehGas"
 SMALL = {"family": "poisson", "exposure": "Exposure", "hidden": (3,), "epochs": 15}
@@ -255,3 +256,25 @@ def test_plots_of_the_architectures_draw_on_the_given_axes(fits, df):
             ng.plots.shape_functions(fits["additive"], df, "Density", ax=axes[1])
     finally:
         plt.close(figure)
+
+
+def test_shape_functions_take_bands_from_the_bootstrap(fits, df):
+    fit = fits["additive"]
+    with pytest.raises(SpecificationError, match="start='fitted'"):
+        ng.bootstrap(fit, n_boot=2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        boot = ng.bootstrap(fit, n_boot=8, seed=0, start="fitted", max_iter=20)
+    shapes = fit.shape_functions(df, bootstrap=boot, level=0.9)
+    assert (shapes["lower"] <= shapes["upper"]).all() and (shapes["upper"] - shapes["lower"]).max() > 0
+    # Each band is the refits' own 5 %-95 % range: recompute one point from the replicate parameters.
+    row = shapes[shapes["term"] == "DrivAge"].iloc[0]
+    probe = df[df["DrivAge"] == row["value"]].head(1)
+    effects = [
+        dataclasses.replace(fit, params=architecture_views._unflatten(fit.params, vector))
+        .shape_functions(probe)
+        .query("term == 'DrivAge'")["effect"]
+        .iloc[0]
+        for vector in boot.estimates[boot.ok]
+    ]
+    np.testing.assert_allclose([row["lower"], row["upper"]], np.quantile(effects, [0.05, 0.95]), rtol=1e-10)

@@ -52,6 +52,7 @@ _EXPORTS: dict[str, tuple[str, str | None]] = {
     "heldout_deviance_explained": ("neuralglm.evaluate", "heldout_deviance_explained"),
     "influence": ("neuralglm.inference.influence", "influence"),
     "links": ("neuralglm.family.link", None),
+    "localglmnet_selection": ("neuralglm.local_selection", "localglmnet_selection"),
     "load": ("neuralglm.results.serialize", "load"),
     "save": ("neuralglm.results.serialize", "save"),
     "step": ("neuralglm.selection", "step"),
@@ -86,6 +87,7 @@ __all__ = [
     "influence",
     "links",
     "load",
+    "localglmnet_selection",
     "plots",
     "save",
     "step",
@@ -126,6 +128,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see
     from neuralglm.inference.deviance_tables import drop1 as drop1
     from neuralglm.inference.influence import influence as influence
     from neuralglm.inference.significance import anova as anova
+    from neuralglm.local_selection import localglmnet_selection as localglmnet_selection
     from neuralglm.network import fit as fit
     from neuralglm.results.multinomial import MultinomialResult as MultinomialResult
     from neuralglm.results.multinomial_network import MultinomialNetworkResult as MultinomialNetworkResult

@@ -218,6 +218,10 @@ def _network_replicates(
     with jax.enable_x64(dtype == np.float64):
         if start == "fitted":
             params = cast_params(fit.params, dtype)
+        elif arch.nested:  # its start (the GLM's IRLS estimates, embeddings) is ng.fit's, not init_network's
+            raise SpecificationError(
+                f"bootstrap of a network with architecture={arch.kind!r} or embeddings starts from the fit: pass start='fitted'."
+            )
         else:
             bias = intercept_only(design.y, design.total_weights, design.offset, fit.family, fit.link) if design.has_intercept else 0.0
             params = compiled.init_network(

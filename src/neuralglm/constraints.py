@@ -274,3 +274,35 @@ class DtypeName(Constraint):
         if text not in DTYPE_NAMES:
             raise ValueError(text)
         return text
+
+
+# The largest embedding accepted: an embedding is a low-dimensional summary of a factor's levels.
+MAX_EMBEDDING = 1024
+
+
+class EmbeddingSizes(Constraint):
+    """Factor embeddings: a dict ``{column: size}`` (each size an int in [1, 1024]), or ``'auto'``."""
+
+    description = "'auto' or a dict mapping factor column names to embedding sizes (ints in [1, 1024])"
+    type_name = "dict"
+
+    def accepts(self, value) -> bool:
+        if isinstance(value, str):
+            return value == "auto"
+        return (
+            isinstance(value, dict)
+            and len(value) > 0
+            and all(isinstance(k, str) and _is_int(v) and 1 <= v <= MAX_EMBEDDING for k, v in value.items())
+        )
+
+    def convert(self, value):
+        return value if isinstance(value, str) else {str(k): int(v) for k, v in value.items()}
+
+    def parse(self, text: str):
+        """``auto``, or ``region=2,brand=3``."""
+        if text.strip() == "auto":
+            return "auto"
+        pairs = [part.split("=", 1) for part in text.split(",") if part.strip()]
+        if not pairs or any(len(pair) != 2 for pair in pairs):
+            raise ValueError(text)
+        return {name.strip(): int(size) for name, size in pairs}

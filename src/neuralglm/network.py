@@ -16,7 +16,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from neuralglm import api
+from neuralglm import api, network_nested
 from neuralglm.data.design import Design, make_design
 from neuralglm.errors import SpecificationError
 from neuralglm.family import derived
@@ -144,6 +144,9 @@ def fit(
     missing: str = "raise",
     max_iter: int = 100,
     epsilon: float = 1e-8,
+    architecture: str = "network",
+    cann_fixed: bool = False,
+    embed: dict | str | None = None,
 ):
     """Fit a neural GLM: hidden layers in front of any family and link, by maximum likelihood.
 
@@ -196,9 +199,15 @@ def fit(
         settings["l2"] = 0.0  # without hidden layers 'auto' is the unpenalized GLM
     data_arguments = {"offset": offset, "exposure": exposure, "weights": weights, "freq_weights": freq_weights, "missing": missing}
     if is_multinomial(settings["family"]):
+        if settings["architecture"] != "network" or settings["embed"] is not None or settings["cann_fixed"]:
+            raise SpecificationError(
+                f"family='multinomial' trains a plain network (softmax output); architecture={settings['architecture']!r}, "
+                "embed and cann_fixed are not available for it yet. Use architecture='network' without embed."
+            )
         return api.record_call(_multinomial(formula, data, arch, settings, data_arguments), fit, scope, "data")
     family_obj = get_family(settings["family"])
     link_obj = get_link(settings["link"], family_obj)
+    network_nested.check_architecture(settings, family_obj)
     if arch.n_hidden == 0 and settings["solver"] in ("auto", "irls") and settings["l2"] == 0.0 and not settings["early_stopping"]:
         glm_settings = {name: settings[name] for name in ("dispersion", "cov_type", "max_iter", "epsilon")}
         result = api.glm(formula, data, family_obj, link_obj, **data_arguments, **glm_settings, progress=settings["verbose"])
@@ -209,9 +218,10 @@ def fit(
 
 
 def _train(design: Design, family: Family, link: Link, arch: Architecture, settings: dict):
-    """Scale the inputs, pick the solver, train from the null model and make the result."""
+    """Scale the inputs, pick the solver, train from the null model (or the GLM: CANN, LocalGLMnet) and make the result."""
     scaling = fit_scaling(design.X, design.column_names)
     inputs = scaling.transform(design.X)
+    arch, start = network_nested.prepare(design, scaling, arch, settings, family, link)
     has_bias = design.has_intercept
     if family.estimates_parameter:
         check_estimable_in_network(family)  # before default_l2, which needs the family's parameter
@@ -228,7 +238,9 @@ def _train(design: Design, family: Family, link: Link, arch: Architecture, setti
     else:
         # The output bias starts at the null model's intercept, so training starts at the null deviance.
         output_bias = intercept_only(design.y, design.total_weights, design.offset, family, link) if has_bias else None
-        solution = fit_gradient(*data, family, link, arch, control, output_bias=output_bias, column_names=scaling.names, **training)
+        solution = fit_gradient(
+            *data, family, link, arch, control, output_bias=output_bias, column_names=scaling.names, start=start, **training
+        )
     return make_network_result(
         design,
         family,

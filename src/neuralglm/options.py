@@ -40,6 +40,7 @@ from neuralglm.constraints import (
     CallableValue,
     Constraint,
     DtypeName,
+    EmbeddingSizes,
     InstanceOf,
     Interval,
     NoneValue,
@@ -50,6 +51,8 @@ from neuralglm.constraints import (
 from neuralglm.errors import SpecificationError
 
 SOLVERS = ("auto", "irls", "lbfgs", "adam", "sgd")
+# model/architecture.py KINDS (repeated here: this module imports no JAX).
+ARCHITECTURES = ("network", "cann", "localglmnet", "additive")
 COV_TYPES = ("expected", "observed", "sandwich")
 # Measured: without jax_enable_x64, jax.random.key(2**32) gives the key of seed 0 (the seed is
 # cut to 32 bits), and seeds ≥ 2**63 overflow; so larger seeds are refused, not silently wrapped.
@@ -229,6 +232,30 @@ PARAMETERS: dict[str, Parameter] = {
         ),
         Parameter("max_iter", (_AT_LEAST_ONE,), 100, "Maximum IRLS iterations (hidden=() fitted by IRLS)."),
         Parameter("epsilon", (_POSITIVE,), 1e-8, "IRLS convergence: R's relative change of the deviance (hidden=() fitted by IRLS)."),
+        Parameter(
+            "architecture",
+            (Options(ARCHITECTURES),),
+            "network",
+            "'network' (a GLM on the last hidden layer's learned features), 'cann' (the formula's GLM, started at its "
+            "IRLS estimates, plus a network started with output weight 0, so that training starts exactly at the "
+            "GLM), 'localglmnet' (η = β₀ + Σⱼ βⱼ(x)·xⱼ with the coefficients βⱼ(x) computed by the network, started at "
+            "the GLM: fit.local_coef) or 'additive' (one network per formula term, summed on the link scale: "
+            "fit.shape_functions). With hidden=() 'cann' and 'additive' are the GLM; 'localglmnet' needs hidden layers.",
+        ),
+        Parameter(
+            "cann_fixed",
+            (Boolean(),),
+            False,
+            "architecture='cann': keep the GLM part at its IRLS estimates (it acts as an offset) and train the network only.",
+        ),
+        Parameter(
+            "embed",
+            (NoneValue(), EmbeddingSizes()),
+            None,
+            "Factors entering the network through learned embeddings instead of dummies: a dict {column: size}, or "
+            "'auto' (every factor of 3 or more levels, size min(10, ceil(levels / 2))); None: dummies. Plain networks, "
+            "CANN and LocalGLMnet (its attention network's input).",
+        ),
     )
 }
 # ng.glm calls the progress bar `progress` (R-like), ng.fit `verbose` (scikit-learn-like).

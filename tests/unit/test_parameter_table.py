@@ -268,6 +268,9 @@ NON_DEFAULT = dict(
     cov_type="sandwich",
     max_iter=50,
     epsilon=1e-10,
+    architecture="cann",
+    cann_fixed=True,
+    embed={"region": 2},
 )
 
 

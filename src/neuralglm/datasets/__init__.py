@@ -6,6 +6,10 @@ from importlib import resources
 
 import pandas as pd
 
+from neuralglm.datasets.motor import simulate_motor
+
+__all__ = ["load_insurance", "simulate_motor"]
+
 
 def load_insurance() -> pd.DataFrame:
     """Car insurance claims of Baxter, Coutts & Ross (1980): 64 rows, a classic Poisson GLM.

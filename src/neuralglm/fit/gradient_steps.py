@@ -87,7 +87,7 @@ def minibatch_epoch(
         nonempty = total_b > 0
         safe = jnp.where(nonempty, wb, jnp.ones_like(wb))  # an all-zero-weight batch contributes nothing
         deviance_part = mean_half_deviance(p, arch, family, link, Xb, yb, safe, ob) * nonempty
-        return deviance_part + l2 * penalty(p, penalize_output) / total_weight, deviance_part
+        return deviance_part + l2 * penalty(p, penalize_output, arch) / total_weight, deviance_part
 
     def step(carry, batch):
         theta, s = carry

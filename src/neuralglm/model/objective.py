@@ -23,14 +23,24 @@ import jax.numpy as jnp
 from neuralglm.family import derived
 from neuralglm.family.family import Family
 from neuralglm.family.link import Link
+from neuralglm.model import nesting
 from neuralglm.model.architecture import Architecture
 from neuralglm.model.params import Params
 from neuralglm.model.predictor import linear_predictor
 
 
-def penalty(params: Params, penalize_output: bool = True) -> jax.Array:
-    """Half the sum of squared weights (biases excluded); the output layer's only if ``penalize_output``."""
-    layers = params if penalize_output else params[:-1]
+def penalty(params: Params, penalize_output: bool = True, arch: Architecture | None = None) -> jax.Array:
+    """Half the sum of squared weights (biases excluded); the output layer's only if ``penalize_output``.
+
+    With an ``arch`` that nests a GLM, its layout says which layers count (a CANN's GLM part never does).
+    """
+    layers = (
+        nesting.penalized_layers(params, arch, penalize_output)
+        if arch is not None and arch.nested
+        else params
+        if penalize_output
+        else params[:-1]
+    )
     return 0.5 * sum((jnp.sum(layer.weight**2) for layer in layers), jnp.zeros((), params[-1].weight.dtype))
 
 
@@ -49,7 +59,9 @@ def objective(
     ``total_weight`` is the sum of the training weights, so that minibatch objectives, whose
     deviance term is a mean over the batch, carry the same penalty as the full-batch one.
     """
-    return mean_half_deviance(params, arch, family, link, X, y, weights, offset) + l2 * penalty(params, penalize_output) / total_weight
+    return (
+        mean_half_deviance(params, arch, family, link, X, y, weights, offset) + l2 * penalty(params, penalize_output, arch) / total_weight
+    )
 
 
 def negative_loglik(params: Params, arch: Architecture, family: Family, link: Link, X, y, weights, offset, dispersion_value) -> jax.Array:

@@ -8,11 +8,14 @@ XLA's float64 dots on CPU, with nothing to compile (benchmarks/README.md).
 
 from __future__ import annotations
 
+from functools import partial
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 from scipy import special
 
+from neuralglm.model import nesting
 from neuralglm.model.architecture import Architecture
 from neuralglm.model.params import Params
 
@@ -37,6 +40,8 @@ def hidden_features(params: Params, arch: Architecture, X: jax.Array) -> jax.Arr
 
     With no hidden layer these are the inputs themselves.
     """
+    if arch.nested:
+        return nesting.hidden_features(params, arch, X, jnp, arch.activation_functions())
     h = X
     for layer, activation in zip(params[:-1], arch.activation_functions(), strict=True):
         assert layer.bias is not None  # hidden layers always have biases; only a GLM output has none
@@ -55,6 +60,8 @@ def linear_predictor(params: Params, arch: Architecture, X: jax.Array, offset: j
     >>> linear_predictor(params, Architecture(), jnp.array([[1.0], [3.0]]), jnp.zeros(2)).tolist()
     [2.0, 6.0]
     """
+    if arch.nested:
+        return nesting.linear_predictor(params, arch, X, offset, jnp, arch.activation_functions(), freeze=jax.lax.stop_gradient)
     h = hidden_features(params, arch, X)
     out = params[-1]
     if out.weight.shape[1] > 1:  # several outputs (a multinomial network's K−1 logits): eta is (n_obs, K−1)
@@ -73,6 +80,8 @@ def _activate_float64(activation, z: np.ndarray) -> np.ndarray:
 
 def hidden_features_float64(params: Params, arch: Architecture, X: np.ndarray) -> np.ndarray:
     """:func:`hidden_features` in NumPy float64, ``(n_obs, width)``."""
+    if arch.nested:
+        return nesting.hidden_features(_float64(params), arch, np.asarray(X, dtype=np.float64), np, numpy_activations(arch))
     h = np.asarray(X, dtype=np.float64)
     for layer, activation in zip(params[:-1], arch.activations, strict=True):
         assert layer.bias is not None
@@ -95,6 +104,13 @@ def linear_predictor_float64(params: Params, arch: Architecture, X: np.ndarray, 
     >>> linear_predictor_float64(params, Architecture(hidden=(2,), activation="relu"), np.array([[1.0], [-3.0]]), np.zeros(2)).tolist()
     [2.5, 3.5]
     """
+    if arch.nested:
+        params64, activations = _float64(params), numpy_activations(arch)
+        eta = np.array(offset, dtype=np.float64)
+        for start in range(0, len(eta), FORWARD_BLOCK_ROWS):
+            block = slice(start, start + FORWARD_BLOCK_ROWS)
+            eta[block] = nesting.linear_predictor(params64, arch, np.asarray(X[block], np.float64), eta[block], np, activations)
+        return eta
     out = params[-1]
     several = out.weight.shape[1] > 1  # a multinomial network's K−1 logits: eta is (n_obs, K−1)
     weight = np.asarray(out.weight if several else out.weight[:, 0], np.float64)
@@ -107,3 +123,12 @@ def linear_predictor_float64(params: Params, arch: Architecture, X: np.ndarray, 
         block = slice(start, start + FORWARD_BLOCK_ROWS)
         eta[block] += hidden_features_float64(params, arch, X[block]) @ weight
     return eta
+
+
+def numpy_activations(arch: Architecture) -> list:
+    """The float64 NumPy twins of the architecture's activations, one per hidden layer."""
+    return [partial(_activate_float64, a) for a in arch.activations]
+
+
+def _float64(params: Params) -> Params:
+    return tuple(type(layer)(*(None if leaf is None else np.asarray(leaf, np.float64) for leaf in layer)) for layer in params)

@@ -11,10 +11,13 @@ the training rows when omitted. A model saved without its training data
 asking for them when ``data`` is omitted.
 
 Every public name of ``neuralglm.plots`` is a plotting function; the modules that hold
-them are private (``_diagnostics``, ``_fit``, ``_effects``, ``_features``, ``_calibration``) or, for ``training``, named
+them are private (``_diagnostics``, ``_fit``, ``_effects``, ``_features``, ``_calibration``, ``_architectures``) or, for ``training``, named
 unlike any function.
 """
 
+from neuralglm.plots._architectures import embeddings as embeddings
+from neuralglm.plots._architectures import local_coefficients as local_coefficients
+from neuralglm.plots._architectures import shape_functions as shape_functions
 from neuralglm.plots._bands import prediction_bands as prediction_bands
 from neuralglm.plots._calibration import calibration_comparison as calibration_comparison
 from neuralglm.plots._diagnostics import diagnostic_panel as diagnostic_panel
@@ -36,13 +39,16 @@ __all__ = [
     "decision_surface",
     "diagnostic_panel",
     "effect_comparison",
+    "embeddings",
     "feature_curves",
     "leverage_plot",
+    "local_coefficients",
     "observed_vs_fitted",
     "partial_dependence",
     "prediction_bands",
     "qq_plot",
     "residuals_vs_fitted",
     "scale_location",
+    "shape_functions",
     "training_curves",
 ]

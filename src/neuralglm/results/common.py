@@ -43,9 +43,11 @@ class FitStatistics:
     loglik: float
     aic: float
     bic: float
+    # Σ w·μ̂ / Σ w·y on the training rows (results/balance.py); NaN in files written before it was stored.
+    balance: float = math.nan
 
     def to_dict(self) -> dict:
-        """The model-file form: a JSON object of the ten fields.
+        """The model-file form: a JSON object of the ten fields (and the balance).
 
         Examples
         --------
@@ -53,7 +55,7 @@ class FitStatistics:
         >>> FitStatistics.from_dict(stats.to_dict()) == stats
         True
         """
-        return {name: getattr(self, name) for name in _STATISTICS}
+        return {name: getattr(self, name) for name in _STATISTICS} | {"balance": self.balance}
 
     @classmethod
     def from_dict(cls, node: dict) -> FitStatistics:
@@ -67,7 +69,10 @@ class FitStatistics:
             if not isinstance(value, wanted) or isinstance(value, bool):
                 raise ModelFileError(f"The model file's statistics.{name} must be a {wanted.__name__}; got {str(value)[:40]!r}.")
             values[name] = value
-        return cls(**values)
+        balance = node.get("balance", math.nan)  # absent from older files
+        if isinstance(balance, bool) or not isinstance(balance, (int, float)):
+            raise ModelFileError(f"The model file's statistics.balance must be a float; got {str(balance)[:40]!r}.")
+        return cls(**values, balance=float(balance))
 
 
 @dataclass(frozen=True)
@@ -163,6 +168,11 @@ class ResultBase:
         if self.fitted is None:
             raise no_data_error(what)
         return self.fitted
+
+    @property
+    def balance(self) -> float:
+        """Σ fitted / Σ observed on the training rows, with the prior weights (:mod:`neuralglm.results.balance`)."""
+        return self.statistics.balance
 
     @property
     def fitted_eta(self) -> np.ndarray:
@@ -419,4 +429,6 @@ def fit_statistics(
         aic = float(derived.aic(ll, k))
         bic = float(derived.bic(ll, k, n_obs))
     null_dev = null_deviance(y, total, design.offset, family, link, design.has_intercept)
-    return FitStatistics(n_obs, df_resid, dev, null_dev, chi2, phi, method, ll, aic, bic)
+    observed = float(np.sum(total * y))
+    balance = float(np.sum(total * mu)) / observed if observed != 0.0 else math.nan
+    return FitStatistics(n_obs, df_resid, dev, null_dev, chi2, phi, method, ll, aic, bic, balance)

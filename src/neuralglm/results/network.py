@@ -24,11 +24,12 @@ from neuralglm.fit.family_parameter import ParameterEstimate
 from neuralglm.fit.gradient import GradientControl, GradientSolution
 from neuralglm.fit.info import FitInfo
 from neuralglm.fit.linalg import aliased_columns
+from neuralglm.fit.solution import Solution
 from neuralglm.model.architecture import Architecture
 from neuralglm.model.inputs import InputScaling
 from neuralglm.model.params import Params
 from neuralglm.model.predictor import hidden_features_float64, linear_predictor_float64
-from neuralglm.results import parts
+from neuralglm.results import architecture_parts, architecture_views, parts
 from neuralglm.results.call import FitCall
 from neuralglm.results.common import PREDICT_TYPES, FitStatistics, Fitted, ModelFileInfo, ResultBase, fit_statistics
 from neuralglm.results.model_file import ArrayStore
@@ -143,6 +144,8 @@ class NetworkResult(ResultBase):
         weights on the learned features ``h1 … hK`` (plus ``Intercept``): meaningful only
         conditional on those features.
         """
+        if self.architecture.kind == "cann":
+            return architecture_views.glm_part(self)  # the interpretable part; the network's output weights are on h1 … hK
         out = self.params[-1]
         weight = out.weight[:, 0]
         bias = 0.0 if out.bias is None else float(out.bias[0])
@@ -230,6 +233,49 @@ class NetworkResult(ResultBase):
             return glm  # the inputs themselves: nothing was learned, the standard errors are the GLM's
         return OutputLayerFit(**{f.name: getattr(glm, f.name) for f in dataclasses.fields(glm)})
 
+    # ---- the nested architectures (results/architecture_views.py) ----------------------------------
+    def local_coef(self, data=None) -> pd.DataFrame:
+        """LocalGLMnet (``architecture="localglmnet"``): the coefficients βⱼ(x) of every row, one column per input.
+
+        η = β₀ + Σⱼ βⱼ(x)·xⱼ on the network's inputs (standardized numeric columns, 0/1 dummies).
+        """
+        return architecture_views.local_coef(self, data)
+
+    def shape_functions(self, data, *, bootstrap=None, level: float = 0.95) -> pd.DataFrame:
+        """Additive networks: each term's contribution to η over ``data``'s values, tidy, with bands from ``bootstrap``."""
+        return architecture_views.shape_functions(self, data, bootstrap=bootstrap, level=level)
+
+    def embeddings(self) -> pd.DataFrame:
+        """The learned embedding of every level of each embedded factor (``embed=``), tidy."""
+        return architecture_views.embeddings(self)
+
+    def rebalance(self) -> NetworkResult:
+        """The network with its output layer refitted by IRLS on the last hidden features.
+
+        The hidden layers are kept; the output layer (a CANN's GLM part and network output, an
+        additive model's term outputs) becomes the maximum-likelihood GLM on them, so Σ fitted =
+        Σ observed on the training rows exactly for a canonical link with an intercept
+        (``fit.balance == 1``, up to IRLS's convergence, ~1e-9). LocalGLMnet's attention layer is
+        rescaled by one coefficient and the intercept refitted (its weights one by one would
+        make a GLM on products of features and inputs, which separates easily).
+
+        Examples
+        --------
+        >>> import neuralglm as ng
+        >>> df = ng.datasets.simulate_motor(500, seed=0)
+        >>> net = ng.fit("ClaimNb ~ DrivAge + BonusMalus", df, family="poisson", exposure="Exposure",
+        ...              hidden=(3,), l2=30.0, seed=1)
+        >>> round(net.rebalance().balance, 6)
+        1.0
+        """
+        params = architecture_views.rebalanced_params(self)
+        solution = Solution(params, self.info, self.best_epoch, np.arange(self.design.n_obs), self.validation_rows)
+        result = make_network_result(
+            self.design, self.family, self.link, self.architecture, self.scaling, solution, self.control,
+            seed=self.seed, dtype=self.dtype, cov_type=self.cov_type,
+        )  # fmt: skip
+        return dataclasses.replace(result, family_params=self.family_params, call=self.call)
+
     def summary(self, coefficients: bool = False):
         """Architecture, parameter count, fit statistics and training history.
 
@@ -262,6 +308,9 @@ class NetworkResult(ResultBase):
             "fitted": fitted_to_dict(self.fitted, store, include_data),
             "family_params": parts.family_params_to_dict(self.family_params),
         }
+        nesting = architecture_parts.nesting_to_dict(self.architecture)
+        if nesting is not None:  # a plain network's file stays as it was
+            node["nesting"] = nesting
         return node
 
     @classmethod
@@ -270,7 +319,9 @@ class NetworkResult(ResultBase):
         design = parts.design_from_dict(parts.field(node, "design", dict, "result"), store)
         arch = parts.architecture_from_dict(parts.field(node, "architecture", dict, "result"))
         scaling = parts.scaling_from_dict(parts.field(node, "scaling", dict, "result"), store, design.n_coef)
-        params = parts.params_from_dict(parts.field(node, "params", list, "result"), store, arch, scaling.n_in, design.has_intercept)
+        arch = architecture_parts.nesting_from_dict(node.get("nesting"), arch, scaling.n_in)
+        read_params = architecture_parts.nested_params_from_dict if arch.nested else parts.params_from_dict
+        params = read_params(parts.field(node, "params", list, "result"), store, arch, scaling.n_in, design.has_intercept)
         rows = store.get(parts.field(node, "validation_rows", str, "result"), kind="iu")
         family = parts.family_from(node.get("family"))
         return cls(

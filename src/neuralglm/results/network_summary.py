@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from neuralglm.results.balance import balance_lines
 from neuralglm.results.summary import family_params_lines, html_summary
 
 AIC_CAVEAT = (
@@ -118,6 +119,7 @@ class NetworkSummary:
             f"Deviance {net.deviance:,.6g} · Null deviance {net.null_deviance:,.6g} · Deviance explained {100 * net.deviance_explained:.2f}%",
             f"Log-likelihood {net.loglik:,.6g} · AIC {net.aic:,.6g} · BIC {net.bic:,.6g}",
             *family_params_lines(net.family_params),
+            *balance_lines(net),
         ]
         caveat = aic_caveat(net)
         if caveat is not None:

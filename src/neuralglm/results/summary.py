@@ -11,6 +11,7 @@ import pandas as pd
 from scipy import stats
 
 from neuralglm.inference.significance import INTERVAL_COLUMNS, level_label
+from neuralglm.results.balance import balance_lines
 
 
 def format_p_value(p: float) -> str:
@@ -138,6 +139,7 @@ class Summary:
         )
         footer.append(f"Log-likelihood {_or_na(fit.loglik)} · AIC {_or_na(fit.aic)} · BIC {_or_na(fit.bic)}")
         footer += family_params_lines(fit.family_params)
+        footer += balance_lines(fit)
         return cls(tuple(header), table, tuple(footer))
 
     def _table_text(self) -> str:

@@ -39,6 +39,7 @@ _EXPORTS: dict[str, tuple[str, str | None]] = {
     "cross_validate": ("neuralglm.cross_validation", "cross_validate"),
     "datasets": ("neuralglm.datasets", None),
     "drop1": ("neuralglm.inference.deviance_tables", "drop1"),
+    "effects": ("neuralglm.effects", None),
     "enable_compilation_cache": ("neuralglm.compilation_cache", "enable_compilation_cache"),
     "errors": ("neuralglm.errors", None),
     "families": ("neuralglm.family.family", None),
@@ -71,6 +72,7 @@ __all__ = [
     "cross_validate",
     "datasets",
     "drop1",
+    "effects",
     "enable_compilation_cache",
     "errors",
     "families",
@@ -106,6 +108,7 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:  # what type checkers and IDEs see
     from neuralglm import datasets as datasets
+    from neuralglm import effects as effects
     from neuralglm import errors as errors
     from neuralglm import plots as plots
     from neuralglm.api import glm as glm

@@ -140,7 +140,10 @@ def double_lift(fit_a, fit_b, data=None, *, bins: int = 10, names=("A", "B")) ->
 def _lorenz(rows: _rows.ObservedRows) -> tuple[np.ndarray, np.ndarray]:
     """Ordered Lorenz curve: cumulative shares of exposure and of losses, rows by increasing predicted rate; tied predictions form one step."""
     rate = rows.mu / rows.exposure
-    distinct, group = np.unique(rate, return_inverse=True)
+    # Rates equal to 12 significant digits are ties: exp(η) / e of an intercept-only model
+    # differs between rows in the last bits, and the curve must not depend on that noise.
+    magnitude = 10.0 ** (11 - np.floor(np.log10(np.where(rate > 0, np.abs(rate), 1.0))))
+    distinct, group = np.unique(np.round(rate * magnitude) / magnitude, return_inverse=True)
     exposure = np.bincount(group, weights=rows.weights * rows.exposure, minlength=distinct.size)
     losses = np.bincount(group, weights=rows.weights * rows.y, minlength=distinct.size)
     x = np.concatenate([[0.0], np.cumsum(exposure) / exposure.sum()])

@@ -56,6 +56,7 @@ _EXPORTS: dict[str, tuple[str, str | None]] = {
     "save": ("neuralglm.results.serialize", "save"),
     "step": ("neuralglm.selection", "step"),
     "plots": ("neuralglm.plots", None),
+    "report": ("neuralglm.reporting", "report"),
 }
 
 # The scikit-learn estimators (ng.NeuralGLMRegressor, ng.NeuralGLMClassifier) resolve through
@@ -87,6 +88,7 @@ __all__ = [
     "links",
     "load",
     "plots",
+    "report",
     "save",
     "step",
 ]
@@ -128,6 +130,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see
     from neuralglm.inference.influence import influence as influence
     from neuralglm.inference.significance import anova as anova
     from neuralglm.network import fit as fit
+    from neuralglm.reporting import report as report
     from neuralglm.results.multinomial import MultinomialResult as MultinomialResult
     from neuralglm.results.network import NetworkResult as NetworkResult
     from neuralglm.results.result import FitResult as FitResult

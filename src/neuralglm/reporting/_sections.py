@@ -66,11 +66,19 @@ def _coefficients(fit, anchor: str) -> Section:
     return Section(anchor, "Architecture", note + table(frame, table_id=f"{anchor}-table"))
 
 
-def _statistics(fit, data: pd.DataFrame, anchor: str) -> Section:
-    from neuralglm.evaluate import heldout_scores
+def data_scores(fit, data: pd.DataFrame):
+    """``(design, deviance, % deviance explained)`` of ``fit`` on ``data``; the % needs the training rows' null model (NaN without them)."""
+    from neuralglm.evaluate import evaluation_design, heldout_deviance, heldout_scores
 
+    if not fit.has_data:  # a model saved without its data: no training mean to measure the data against
+        return evaluation_design(fit, data), heldout_deviance(fit, data), float("nan")
     scores = heldout_scores(fit, data)
-    weights, observed = scores.design.total_weights, scores.design.y
+    return scores.design, scores.deviance, 100.0 * (1.0 - scores.deviance / scores.null_deviance)
+
+
+def _statistics(fit, data: pd.DataFrame, anchor: str) -> Section:
+    design, deviance, explained = data_scores(fit, data)
+    weights, observed = design.total_weights, design.y
     predicted = fit.predict(data).to_numpy(dtype=np.float64)
     gini = effects.gini(fit, data)["gini"].iloc[0]
     values = {
@@ -83,8 +91,8 @@ def _statistics(fit, data: pd.DataFrame, anchor: str) -> Section:
         "BIC": fit.bic,
         "dispersion": fit.dispersion,
         "rows of the report's data": len(data),
-        "deviance on the data": scores.deviance,
-        "% deviance explained on the data": 100.0 * (1.0 - scores.deviance / scores.null_deviance),
+        "deviance on the data": deviance,
+        "% deviance explained on the data": explained,
         "balance on the data (Σ predicted / Σ observed)": float(weights @ predicted / (weights @ observed)),
         "Gini on the data": float(gini),
     }
@@ -166,18 +174,17 @@ def model_sections(name: str, fit, data: pd.DataFrame, options: Options, prefix:
 def comparison_section(models: dict, data: pd.DataFrame, options: Options) -> Section:
     """Several models side by side: statistics on the data, cross-validation when asked, lift, double lift, Lorenz, calibration."""
     from neuralglm import plots
-    from neuralglm.evaluate import heldout_scores
 
     rows = {}
     gini = effects.gini(models, data)["gini"]
     for name, fit in models.items():
-        scores = heldout_scores(fit, data)
+        _, deviance, explained = data_scores(fit, data)
         parameters = fit.n_params if fit.kind == "network" else fit.rank
         rows[name] = {
             "parameters": int(parameters),
             "AIC": fit.aic,
-            "deviance on the data": scores.deviance,
-            "% deviance explained": 100.0 * (1.0 - scores.deviance / scores.null_deviance),
+            "deviance on the data": deviance,
+            "% deviance explained": explained,
             "Gini": float(gini[name]),
         }
     summary = pd.DataFrame.from_dict(rows, orient="index")

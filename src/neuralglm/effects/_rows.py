@@ -48,12 +48,16 @@ def exposure_name(fit) -> str | None:
 
 
 def model_inputs(fit) -> list[str]:
-    """The columns the formula's right-hand side reads, offsets, exposure and weights left out, in formula order."""
-    from neuralglm.data.design import input_columns
+    """The columns the formula's right-hand side reads, offsets (``offset()`` terms too), exposure and weights left out, in formula order."""
+    from neuralglm.data.r_spellings import CONTEXT_NAMES
 
-    source = fit.design.offset_source
-    skip = {source.offset_column, source.exposure_column, source.weights_column, source.freq_weights_column, fit.design.response_name}
-    names = input_columns(fit.design) - skip
+    design = fit.design
+    if design.spec is None:
+        return []
+    source = design.offset_source
+    skip = {source.offset_column, source.exposure_column, source.weights_column, source.freq_weights_column, design.response_name}
+    # The parsed formula holds the offset() terms no more (they are translated out), only the inputs.
+    names = {str(v) for v in design.spec.formula.required_variables} - CONTEXT_NAMES - skip
     formula = fit.design.formula
     return sorted(names, key=lambda name: (formula.find(name) if name in formula else len(formula), name))
 

@@ -71,6 +71,8 @@ def effect_plot(table, ax=None, label: str | None = None):
     ax.plot(x, table["estimate"], color=color, linewidth=2.0, marker=marker, markersize=5, label=label, gid="effect", zorder=3)
     if labels is not None:
         ax.set_xticks(range(len(labels)), labels)
+    elif len(x) <= 12 and np.all(x == np.round(x)):  # a few whole numbers (codes, counts): one tick each, no 1.5
+        ax.set_xticks(x, [str(int(value)) for value in x])
     title = {"ICE": "ICE curves", "centered ICE": "Centred ICE curves"}.get(kind, kind[0].upper() + kind[1:])
     _common.style(ax, f"{title} on {variable}", variable, _effect_label(attrs) if attrs else None)
     if label is not None:

@@ -39,7 +39,7 @@ thead th { border-bottom: 2px solid #999; background: var(--band); }
 figure { margin: .5rem 0 1rem; display: inline-block; vertical-align: top; }
 figure img { max-width: 100%; height: auto; border: 1px solid var(--rule); }
 figcaption { color: var(--muted); font-size: .85rem; max-width: 560px; }
-.grid { display: flex; flex-wrap: wrap; gap: 1rem; }
+.grid { display: flex; flex-wrap: wrap; gap: 1rem; align-items: flex-start; }
 footer { color: var(--muted); font-size: .8rem; padding: 1rem 2rem; }
 """
 

@@ -58,12 +58,15 @@ def effect_plot(table, ax=None, label: str | None = None):
     attrs = dict(table.attrs)
     if "row" in table.columns:  # ICE: thin curves, then their weighted mean
         rows = table["row"].unique()
-        shown = rows if rows.size <= ICE_MAX_CURVES else np.random.default_rng(0).choice(rows, ICE_MAX_CURVES, replace=False)
+        shown = rows if len(rows) <= ICE_MAX_CURVES else np.random.default_rng(0).permutation(np.asarray(rows))[:ICE_MAX_CURVES]
         for row in shown:
             curve = table[table["row"] == row]
             ax.plot(_positions(curve["value"])[0], curve["estimate"], color=color, alpha=0.25, linewidth=0.7, gid="ice")
-        weighted = table.assign(product=table["estimate"] * table["weight"]).groupby("value", sort=False, observed=True)
-        table = (weighted["product"].sum() / weighted["weight"].sum()).rename("estimate").reset_index()
+        values = table["value"].to_numpy()
+        estimate, weight = table["estimate"].to_numpy(dtype=np.float64), table["weight"].to_numpy(dtype=np.float64)
+        grid = list(dict.fromkeys(values))
+        average = [float(estimate[values == v] @ weight[values == v] / weight[values == v].sum()) for v in grid]
+        table = pd.DataFrame({"value": grid, "estimate": average})
     x, labels = _positions(table["value"])
     if "lower" in table.columns:
         ax.fill_between(x, table["lower"], table["upper"], color=color, alpha=0.2, linewidth=0, gid="band")

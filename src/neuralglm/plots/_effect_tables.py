@@ -43,9 +43,10 @@ def effect_plot(table, ax=None, label: str | None = None):
     Examples
     --------
     >>> import neuralglm as ng
+    >>> from matplotlib.figure import Figure  # an Axes outside pyplot: no figure is left open
     >>> df = ng.datasets.load_insurance()
     >>> fit = ng.glm("claims ~ C(district) + group + age", df, family="poisson", exposure="holders")
-    >>> ax = ng.plots.effect_plot(ng.effects.partial_dependence(fit, df, "age"))
+    >>> ax = ng.plots.effect_plot(ng.effects.partial_dependence(fit, df, "age"), ax=Figure().subplots())
     >>> ax.get_title(), ax.get_ylabel()
     ('Partial dependence on age', 'claims per holders')
     """
@@ -89,9 +90,10 @@ def importance_plot(table, ax=None, top: int | None = None):
     Examples
     --------
     >>> import neuralglm as ng
+    >>> from matplotlib.figure import Figure  # an Axes outside pyplot: no figure is left open
     >>> df = ng.datasets.load_insurance()
     >>> fit = ng.glm("claims ~ C(district) + group + age", df, family="poisson", exposure="holders")
-    >>> ax = ng.plots.importance_plot(ng.effects.permutation_importance(fit, df, n_repeats=3))
+    >>> ax = ng.plots.importance_plot(ng.effects.permutation_importance(fit, df, n_repeats=3), ax=Figure().subplots())
     >>> [tick.get_text() for tick in ax.get_yticklabels()]
     ['district', 'group', 'age']
     """
@@ -111,9 +113,10 @@ def interaction_plot(table, ax=None):
     Examples
     --------
     >>> import neuralglm as ng
+    >>> from matplotlib.figure import Figure  # an Axes outside pyplot: no figure is left open
     >>> df = ng.datasets.load_insurance()
     >>> fit = ng.glm("claims ~ district + group * age", df, family="poisson", exposure="holders")
-    >>> ax = ng.plots.interaction_plot(ng.effects.h_statistic(fit, df))
+    >>> ax = ng.plots.interaction_plot(ng.effects.h_statistic(fit, df), ax=Figure().subplots())
     >>> ax.get_yticklabels()[-1].get_text()
     'group × age'
     """

@@ -12,9 +12,10 @@ def lift_plot(table, ax=None):
     Examples
     --------
     >>> import neuralglm as ng
+    >>> from matplotlib.figure import Figure  # an Axes outside pyplot: no figure is left open
     >>> df = ng.datasets.load_insurance()
     >>> fit = ng.glm("claims ~ C(district) + group + age", df, family="poisson", exposure="holders")
-    >>> ax = ng.plots.lift_plot(ng.effects.lift({"GLM": fit}, bins=5))
+    >>> ax = ng.plots.lift_plot(ng.effects.lift({"GLM": fit}, bins=5), ax=Figure().subplots())
     >>> [text.get_text() for text in ax.get_legend().get_texts()]
     ['GLM predicted', 'GLM observed']
     """
@@ -40,10 +41,11 @@ def double_lift_plot(table, ax=None):
     Examples
     --------
     >>> import neuralglm as ng
+    >>> from matplotlib.figure import Figure  # an Axes outside pyplot: no figure is left open
     >>> df = ng.datasets.load_insurance()
     >>> full = ng.glm("claims ~ C(district) + group + age", df, family="poisson", exposure="holders")
     >>> small = ng.glm("claims ~ age", df, family="poisson", exposure="holders")
-    >>> ax = ng.plots.double_lift_plot(ng.effects.double_lift(full, small, bins=4, names=("full", "age only")))
+    >>> ax = ng.plots.double_lift_plot(ng.effects.double_lift(full, small, bins=4, names=("full", "age only")), ax=Figure().subplots())
     >>> [text.get_text() for text in ax.get_legend().get_texts()]
     ['full', 'age only']
     """
@@ -65,9 +67,10 @@ def lorenz_plot(table, ax=None, gini=None):
     Examples
     --------
     >>> import neuralglm as ng
+    >>> from matplotlib.figure import Figure  # an Axes outside pyplot: no figure is left open
     >>> df = ng.datasets.load_insurance()
     >>> fit = ng.glm("claims ~ C(district) + group + age", df, family="poisson", exposure="holders")
-    >>> ax = ng.plots.lorenz_plot(ng.effects.lorenz_curve({"GLM": fit}), gini=ng.effects.gini({"GLM": fit}))
+    >>> ax = ng.plots.lorenz_plot(ng.effects.lorenz_curve({"GLM": fit}), gini=ng.effects.gini({"GLM": fit}), ax=Figure().subplots())
     >>> ax.get_legend().get_texts()[1].get_text()[:10]
     'GLM (Gini '
     """

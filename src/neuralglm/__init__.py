@@ -40,6 +40,7 @@ _EXPORTS: dict[str, tuple[str, str | None]] = {
     "cross_validate": ("neuralglm.cross_validation", "cross_validate"),
     "datasets": ("neuralglm.datasets", None),
     "drop1": ("neuralglm.inference.deviance_tables", "drop1"),
+    "effects": ("neuralglm.effects", None),
     "enable_compilation_cache": ("neuralglm.compilation_cache", "enable_compilation_cache"),
     "errors": ("neuralglm.errors", None),
     "families": ("neuralglm.family.family", None),
@@ -57,6 +58,7 @@ _EXPORTS: dict[str, tuple[str, str | None]] = {
     "save": ("neuralglm.results.serialize", "save"),
     "step": ("neuralglm.selection", "step"),
     "plots": ("neuralglm.plots", None),
+    "report": ("neuralglm.reporting", "report"),
 }
 
 # The scikit-learn estimators (ng.NeuralGLMRegressor, ng.NeuralGLMClassifier) resolve through
@@ -74,6 +76,7 @@ __all__ = [
     "cross_validate",
     "datasets",
     "drop1",
+    "effects",
     "enable_compilation_cache",
     "errors",
     "families",
@@ -89,6 +92,7 @@ __all__ = [
     "load",
     "localglmnet_selection",
     "plots",
+    "report",
     "save",
     "step",
 ]
@@ -110,6 +114,7 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:  # what type checkers and IDEs see
     from neuralglm import datasets as datasets
+    from neuralglm import effects as effects
     from neuralglm import errors as errors
     from neuralglm import plots as plots
     from neuralglm.api import glm as glm
@@ -130,6 +135,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see
     from neuralglm.inference.significance import anova as anova
     from neuralglm.local_selection import localglmnet_selection as localglmnet_selection
     from neuralglm.network import fit as fit
+    from neuralglm.reporting import report as report
     from neuralglm.results.multinomial import MultinomialResult as MultinomialResult
     from neuralglm.results.multinomial_network import MultinomialNetworkResult as MultinomialNetworkResult
     from neuralglm.results.network import NetworkResult as NetworkResult

@@ -1,4 +1,4 @@
-"""Command-line interface: ``neuralglm demo | fit | summary | predict | compare | plot | example``.
+"""Command-line interface: ``neuralglm demo | fit | summary | predict | compare | plot | report | example``.
 
 Exit status: 0 on success, 1 for a data or model error (one line; ``--debug`` for the
 traceback), 2 for usage errors. JAX, pandas and matplotlib are imported only inside the
@@ -175,8 +175,24 @@ def _parser() -> argparse.ArgumentParser:
     plot.add_argument("data", help="CSV or Parquet file (the training data, or new data with the response)")
     plot.add_argument("--out", required=True, help="folder for the PNG files")
 
+    _report_arguments(commands)
     commands.add_parser("example", help="fit the classic Poisson claims GLM on the shipped insurance data")
     return parser
+
+
+def _report_arguments(commands) -> None:
+    report = commands.add_parser(
+        "report", help="write one self-contained HTML report of saved models on a data file (several models: a comparison too)"
+    )
+    report.add_argument(
+        "paths", nargs="+", metavar="MODEL [MODEL ...] DATA", help="model files written by `neuralglm fit`, then the data file"
+    )
+    report.add_argument("--out", required=True, help="HTML file to write")
+    report.add_argument("--title", default=None, help="title of the page (default: the first model's formula)")
+    report.add_argument(
+        "--top", type=int, default=3, help="inputs, by permutation importance, that get partial dependence plots (default 3)"
+    )
+    report.add_argument("--seed", type=int, default=0, help="seed of the permutations and row samples (default 0)")
 
 
 def _read(path: str):
@@ -370,6 +386,28 @@ def _command_plot(args) -> int:
     return 0
 
 
+def _command_report(args) -> int:
+    """``report MODEL [MODEL ...] DATA --out FILE``: each model labelled by its file name."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from neuralglm.reporting import report
+
+    if len(args.paths) < 2:
+        raise SpecificationError(
+            "report needs at least one model file and then the data file: neuralglm report MODEL DATA --out report.html"
+        )
+    _check_writable(args.out, "report")
+    *model_paths, data_path = args.paths
+    models = {}
+    for path in model_paths:
+        label = Path(path).stem
+        models[label if label not in models else path] = _load(path)
+    written = report(models, _read(data_path), args.out, title=args.title, top=args.top, seed=args.seed)
+    print(f"Wrote {written} ({written.stat().st_size / 1e6:.2f} MB): {', '.join(models)} on {data_path}")
+    return 0
+
+
 def _command_example(args) -> int:
     import neuralglm as ng
 
@@ -397,6 +435,7 @@ _COMMANDS = {
     "predict": _command_predict,
     "compare": _command_compare,
     "plot": _command_plot,
+    "report": _command_report,
     "example": _command_example,
 }
 

@@ -306,6 +306,18 @@ class ResultBase:
             raise no_call_error()
         return self.call.replay(data, **changes)
 
+    # ---- report --------------------------------------------------------------------------------
+    def report(self, data, path, *, compare=None, name: str | None = None, **options):
+        """Write a self-contained HTML report of this model on ``data`` to ``path`` (see :func:`neuralglm.report`).
+
+        ``compare`` (a dict ``{label: fit}``) adds other models and a comparison; ``options``
+        are those of :func:`neuralglm.report` (``title``, ``folds``, ``seed``, ``top``, ``n_repeats``).
+        """
+        from neuralglm.reporting import report
+
+        label = name or ("GLM" if self.kind == "glm" else "network")
+        return report({label: self, **dict(compare or {})}, data, path, **options)
+
     # ---- model files ---------------------------------------------------------------------------
     def to_dict(self, store: ArrayStore, include_data: bool) -> dict:
         """The model-file form of this result (JSON values; arrays go to ``store``)."""

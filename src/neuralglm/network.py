@@ -87,9 +87,18 @@ def default_l2(design: Design, family: Family, link: Link) -> float:
     >>> round(default_l2(design, gaussian, get_link(None, gaussian)), 3)  # 10 × √var(y) = 10 × √3.5
     18.708
     """
+    return DEFAULT_L2 * math.sqrt(null_dispersion(design, family, link))
+
+
+def null_dispersion(design: Design, family: Family, link: Link) -> float:
+    """φ₀: the intercept-only model's Pearson dispersion (the family's own for a fixed dispersion; 1 when undefined).
+
+    The scale of the response in the family's units: the mean deviance of a fit, and so the
+    gradient of the training objective, scale with it (by c² when a Gaussian y is measured as c·y).
+    """
     if family.fixed_dispersion is not None:
-        return DEFAULT_L2 * math.sqrt(float(family.fixed_dispersion))
-    # φ₀ of the null model: the intercept-only fit (or the offset alone, for a model without intercept).
+        return float(family.fixed_dispersion)
+    # The null model: the intercept-only fit (or the offset alone, for a model without intercept).
     intercept = intercept_only(design.y, design.total_weights, design.offset, family, link) if design.has_intercept else 0.0
     eta = design.offset + intercept
     with jax.enable_x64(True):
@@ -97,7 +106,7 @@ def default_l2(design: Design, family: Family, link: Link) -> float:
         chi2 = float(derived.pearson_chi2(family, jnp.asarray(design.y), mu, jnp.asarray(design.total_weights)))
     n_rows = design.n_obs if design.freq_weights is None else float(np.sum(design.freq_weights))
     phi0 = chi2 / max(n_rows - 1.0, 1.0)
-    return DEFAULT_L2 * math.sqrt(phi0) if math.isfinite(phi0) and phi0 > 0.0 else DEFAULT_L2
+    return phi0 if math.isfinite(phi0) and phi0 > 0.0 else 1.0
 
 
 def _choose_solver(solver: str, arch: Architecture, n_obs: int, n_params: int, l2: float, early_stopping: bool | None) -> str:
@@ -228,7 +237,8 @@ def _train(design: Design, family: Family, link: Link, arch: Architecture, setti
     if settings["l2"] == "auto":
         settings = {**settings, "l2": default_l2(design, family, link)}
     check_sample_size(design, arch.n_params(scaling.n_in, has_bias), arch.n_hidden, settings["l2"])  # warns when k ≥ n
-    control = _gradient_control(settings, arch, design.n_obs, arch.n_params(scaling.n_in, has_bias))
+    phi0 = null_dispersion(design, family, link) if settings["tol"] is None else 1.0
+    control = _gradient_control(settings, arch, design.n_obs, arch.n_params(scaling.n_in, has_bias), response_scale=phi0)
     seed, dtype = settings["seed"], settings["dtype"]
     data = (inputs, design.y, design.total_weights, design.offset)
     training = {"seed": seed, "dtype": DTYPES[dtype], "progress": settings["verbose"]}
@@ -258,8 +268,15 @@ def _train(design: Design, family: Family, link: Link, arch: Architecture, setti
     )
 
 
-def _gradient_control(settings: dict, arch: Architecture, n_obs: int, n_params: int) -> GradientControl:
-    """The solver (``"auto"``: chosen by size) and its options, with their defaults filled in."""
+def _gradient_control(settings: dict, arch: Architecture, n_obs: int, n_params: int, response_scale: float = 1.0) -> GradientControl:
+    """The solver (``"auto"``: chosen by size) and its options, with their defaults filled in.
+
+    L-BFGS's default gradient tolerance is relative to ``response_scale`` (φ₀) when that is below
+    1: the objective's gradient shrinks with the response's units (by c² for a Gaussian c·y), so
+    an absolute tolerance let a fit of y·0.01 report convergence at the GLM's deviance, long before
+    the network had learned anything (measured). It is never looser than the absolute default,
+    so no fit stops earlier than it did.
+    """
     solver = _choose_solver(settings["solver"], arch, n_obs, n_params, settings["l2"], settings["early_stopping"])
     if settings["early_stopping"] is None:
         # Adam chosen for many rows: the held-out deviance says when to stop (its training deviance is noisy).
@@ -273,7 +290,9 @@ def _gradient_control(settings: dict, arch: Architecture, n_obs: int, n_params: 
     return GradientControl(
         solver=solver,
         epochs=settings["epochs"] if settings["epochs"] is not None else DEFAULT_EPOCHS[solver],
-        tol=settings["tol"] if settings["tol"] is not None else DEFAULT_TOL[solver],
+        tol=settings["tol"]
+        if settings["tol"] is not None
+        else DEFAULT_TOL[solver] * (min(1.0, response_scale) if solver == "lbfgs" else 1.0),
         **{name: settings[name] for name in _CONTROL_SETTINGS},
     )
 

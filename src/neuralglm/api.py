@@ -13,7 +13,7 @@ from neuralglm.fit.family_parameter import fit_estimating_parameter
 from neuralglm.fit.irls import IRLSControl, fit_irls
 from neuralglm.options import document, validate
 from neuralglm.results.call import FitCall
-from neuralglm.results.multinomial import MultinomialResult, multinomial_glm
+from neuralglm.results.multinomial import MultinomialResult, multinomial_glm, refuse_dispersion_settings
 from neuralglm.results.result import FitResult, make_result
 
 
@@ -136,6 +136,7 @@ def _multinomial(scope: dict):
     """``family="multinomial"``: nnet::multinom's baseline-category logit (its own solver and result)."""
     if scope["link"] not in (None, "logit"):
         raise SpecificationError(f"family='multinomial' has the logit link only; got link={scope['link']!r}.")
+    refuse_dispersion_settings(scope["dispersion"], scope["cov_type"])
     names = ("offset", "exposure", "weights", "freq_weights", "missing", "max_iter", "epsilon")
     result = multinomial_glm(scope["formula"], scope["data"], **{name: scope[name] for name in names})
     return record_call(result, glm, scope, "data")

@@ -31,7 +31,7 @@ from neuralglm.fit.network_parameter import check_estimable_in_network, fit_netw
 from neuralglm.model.architecture import Architecture
 from neuralglm.model.inputs import fit_scaling
 from neuralglm.options import PARAMETERS, check_fit_combinations, document, validate
-from neuralglm.results.multinomial import multinomial_design
+from neuralglm.results.multinomial import multinomial_design, refuse_dispersion_settings
 from neuralglm.results.multinomial_network import fit_multinomial_network
 from neuralglm.results.network import make_network_result
 
@@ -301,6 +301,7 @@ def _multinomial(formula: str, data, arch: Architecture, settings: dict, data_ar
     """``family="multinomial"``: without hidden layers or penalty nnet::multinom's model (``ng.glm``), else a softmax network."""
     if settings["link"] not in (None, "logit"):
         raise SpecificationError(f"family='multinomial' has the logit link only; got link={settings['link']!r}.")
+    refuse_dispersion_settings(settings["dispersion"], settings["cov_type"])
     if arch.n_hidden == 0 and settings["solver"] in ("auto", "irls") and settings["l2"] == 0.0 and not settings["early_stopping"]:
         limits = {name: settings[name] for name in ("max_iter", "epsilon")}
         return api.glm(formula, data, "multinomial", **data_arguments, **limits, progress=settings["verbose"])

@@ -157,6 +157,10 @@ def test_bad_input_is_refused_with_what_to_do(fitter):
         getattr(ng, fitter)("y ~ x + offset(np.log(e))", three, family="multinomial")
     with pytest.raises(SpecificationError, match="logit link only"):
         run(three, link="probit")
+    with pytest.raises(SpecificationError, match=r"has no dispersion .* got dispersion=2\.0"):
+        run(three, dispersion=2.0)
+    with pytest.raises(SpecificationError, match=r"expected \(Fisher\) covariance only.*got cov_type='sandwich'"):
+        run(three, cov_type="sandwich")
 
 
 def test_categorical_response_may_have_many_levels():

@@ -331,3 +331,15 @@ def multinomial_glm(formula, data, *, offset, exposure, weights, freq_weights, m
         info=solution.info,
         design=design,
     )
+
+
+def refuse_dispersion_settings(dispersion, cov_type: str) -> None:
+    """A multinomial model has no dispersion and one covariance (nnet::multinom's): other settings are refused, not ignored."""
+    if dispersion is not None:
+        raise SpecificationError(
+            f"family='multinomial' has no dispersion (the multinomial variance is fixed by the probabilities); got dispersion={dispersion!r}. Leave it at None."
+        )
+    if cov_type != "expected":
+        raise SpecificationError(
+            f"family='multinomial' reports the expected (Fisher) covariance only, as nnet::multinom; got cov_type={cov_type!r}. Leave it at 'expected'."
+        )

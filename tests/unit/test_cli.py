@@ -256,9 +256,10 @@ def test_help_is_fast_and_does_not_import_jax():
 def test_demo_quick_runs_and_writes_plots(tmp_path, capsys):
     assert main(["demo", "--quick", "--out", str(tmp_path)]) == 0
     out = capsys.readouterr().out
-    for heading in ("1. Linear truth", "2. Nonlinear truth", "3. Binary truth", "4. Hidden layers", "5. Real data"):
+    for heading in ("1. Linear truth", "2. Nonlinear truth", "3. Binary truth", "4. Hidden layers", "5. Real data", "7. Nesting the GLM"):
         assert heading in out
-    assert {p.name for p in tmp_path.iterdir()} >= {"nonlinear_fit.png", "decision_surfaces.png"}
+    assert {p.name for p in tmp_path.iterdir()} >= {"nonlinear_fit.png", "decision_surfaces.png", "motor_lorenz.png"}
+    assert "CANN (GLM + network)" in out and "balance" in out
 
 
 def test_public_api_lists_every_lazy_export():

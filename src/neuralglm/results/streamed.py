@@ -10,8 +10,6 @@ residuals, influence, profile intervals), which say so.
 from __future__ import annotations
 
 import dataclasses
-import math
-import numbers
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,7 +23,7 @@ from neuralglm.family.link import Link
 from neuralglm.fit.accumulated_irls import accumulated_statistics, fit_accumulated, null_deviance
 from neuralglm.fit.irls import IRLSControl
 from neuralglm.results import parts
-from neuralglm.results.common import FitStatistics, Fitted
+from neuralglm.results.common import FitStatistics, Fitted, resolve_dispersion
 from neuralglm.results.result import FitResult
 
 
@@ -151,13 +149,7 @@ def _statistics(sums: dict, null: float, family: Family, rank: int, dispersion) 
     n_obs = sums["n_obs"]
     df_resid = n_obs - rank
     chi2 = sums["pearson_chi2"]
-    if dispersion is None or dispersion == "pearson":
-        phi = derived.dispersion_from_pearson(family, chi2, df_resid, quasi=dispersion == "pearson")
-        method = "fixed" if dispersion is None and family.fixed_dispersion is not None else "pearson"
-    elif isinstance(dispersion, numbers.Real) and not isinstance(dispersion, bool) and 0 < dispersion < math.inf:
-        phi, method = float(dispersion), "user"
-    else:
-        raise SpecificationError(f"dispersion must be None, 'pearson' or a positive number; got {dispersion!r}.")
+    phi, method = resolve_dispersion(family, chi2, df_resid, dispersion)
     ll = sums["loglik"]
     k = derived.n_loglik_params(family, rank)
     aic, bic = float(derived.aic(ll, k)), float(derived.bic(ll, k, n_obs))

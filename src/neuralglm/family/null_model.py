@@ -11,7 +11,9 @@ so the kernels compile once per family and link.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from functools import partial
+from typing import TypeVar
 
 import jax
 import jax.numpy as jnp
@@ -22,6 +24,8 @@ from neuralglm.family import derived
 from neuralglm.family.family import Family
 from neuralglm.family.link import Link
 from neuralglm.family.rowwise import map_rows
+
+_Payload = TypeVar("_Payload")
 
 
 @partial(jax.jit, static_argnums=(0, 1))
@@ -126,47 +130,75 @@ def intercept_only(
         if not np.any(offset):
             return float(link(np.sum(weights * y) / np.sum(weights)))
         (eta,) = map_rows(_start_kernel, (family, link), (y, weights), zero_padded=(1,))
-        beta: float | None = None
-        last_step = math.inf
-        step_in_se = math.inf
-        for iteration in range(1, max_iter + 1):
-            weighted_z, total, _, valid = _fisher(family, link, y, eta, offset, weights)
-            if not valid:
-                raise _no_valid_intercept(family, link)
-            proposal = weighted_z / total
-            proposal = _halve_until_valid(family, link, y, offset, weights, proposal, beta, max_halvings)
-            step = math.inf if beta is None else abs(proposal - beta)
-            beta, eta = proposal, offset + proposal
-            step_in_se = step * math.sqrt(total)
-            if step_in_se < step_tol_se or (iteration > 3 and step >= last_step):
-                break
-            last_step = step
-        else:
-            warn(
-                f"The intercept-only model (the null model) did not converge in {max_iter} Fisher-scoring iterations "
-                f"(last step {step_in_se:.2e} standard errors of the intercept), so the null deviance and the deviance "
-                "explained computed from it may be inaccurate; check the offset for extreme values.",
-                ConvergenceWarning,
-            )
-        assert beta is not None
-        return float(beta)
+
+        def evaluate(beta: float | None) -> tuple[float, float, bool, None]:
+            weighted_z, total, _, valid = _fisher(family, link, y, eta if beta is None else offset + beta, offset, weights)
+            return weighted_z, total, valid, None
+
+        def fallback() -> float:
+            return float(link(np.sum(weights * y) / np.sum(weights))) - float(np.average(offset, weights=weights))
+
+        consequence = (
+            "so the null deviance and the deviance explained computed from it may be inaccurate; check the offset for extreme values."
+        )
+        beta, _ = fisher_scoring_intercept(
+            evaluate, fallback, family, link, max_iter=max_iter, max_halvings=max_halvings, step_tol_se=step_tol_se, consequence=consequence
+        )
+        return beta
 
 
-def _halve_until_valid(family: Family, link: Link, y, offset, weights, proposal: float, previous: float | None, max_halvings: int) -> float:
-    """``proposal``, or halved towards ``previous`` until the means are valid (R's step halving).
+def fisher_scoring_intercept(
+    evaluate: Callable[[float | None], tuple[float, float, bool, _Payload]],
+    fallback: Callable[[], float],
+    family: Family,
+    link: Link,
+    *,
+    max_iter: int,
+    max_halvings: int,
+    step_tol_se: float,
+    consequence: str,
+) -> tuple[float, _Payload]:
+    """The Fisher-scoring loop of :func:`intercept_only`, over rows in memory or read in passes.
 
-    From the starting means there is no previous intercept; as in the IRLS fit, halving then
-    goes towards g(weighted mean of y) − weighted mean of the offset.
+    ``evaluate(beta)`` gives Σ W·z, Σ W, whether the means are valid, and anything else the
+    caller keeps (the streamed fit: the pass's sums), at the intercept ``beta`` (``None``: the
+    starting means). An invalid proposal is halved towards the last intercept, or, from the
+    starting means, towards ``fallback()`` (g(weighted mean of y) − weighted mean of the offset).
+    Returns the intercept and ``evaluate``'s payload there; ``consequence`` ends the warning
+    given when ``max_iter`` iterations end before the stopping rule.
     """
-    if _fisher(family, link, y, offset + proposal, offset, weights)[3]:
-        return proposal
-    if previous is None:
-        previous = float(link(np.sum(weights * y) / np.sum(weights))) - float(np.average(offset, weights=weights))
-    for _ in range(max_halvings):
-        proposal = (proposal + previous) / 2.0
-        if _fisher(family, link, y, offset + proposal, offset, weights)[3]:
-            return proposal
-    raise _no_valid_intercept(family, link)
+    weighted_z, total, valid, payload = evaluate(None)
+    beta: float | None = None
+    last_step = step_in_se = math.inf
+    for iteration in range(1, max_iter + 1):
+        if not valid:
+            raise _no_valid_intercept(family, link)
+        proposal = weighted_z / total
+        next_z, next_total, valid, payload = evaluate(proposal)
+        if not valid:
+            previous = fallback() if beta is None else beta
+            for _ in range(max_halvings):
+                proposal = (proposal + previous) / 2.0
+                next_z, next_total, valid, payload = evaluate(proposal)
+                if valid:
+                    break
+            else:
+                raise _no_valid_intercept(family, link)
+        step = math.inf if beta is None else abs(proposal - beta)
+        beta = proposal
+        step_in_se = step * math.sqrt(total)
+        if step_in_se < step_tol_se or (iteration > 3 and step >= last_step):
+            break
+        last_step = step
+        weighted_z, total = next_z, next_total
+    else:
+        warn(
+            f"The intercept-only model (the null model) did not converge in {max_iter} Fisher-scoring iterations "
+            f"(last step {step_in_se:.2e} standard errors of the intercept), {consequence}",
+            ConvergenceWarning,
+        )
+    assert beta is not None
+    return beta, payload
 
 
 def _no_valid_intercept(family: Family, link: Link) -> DivergenceError:

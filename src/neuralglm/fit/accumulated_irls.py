@@ -33,7 +33,7 @@ from neuralglm.errors import ConvergenceWarning, DivergenceError, RankDeficientE
 from neuralglm.family import derived
 from neuralglm.family.family import Family, Gaussian
 from neuralglm.family.link import Identity, Link
-from neuralglm.family.null_model import _no_valid_intercept
+from neuralglm.family.null_model import fisher_scoring_intercept
 from neuralglm.fit import linalg
 from neuralglm.fit.accumulated_sums import Request
 from neuralglm.fit.info import FitInfo, Status, history_frame
@@ -318,37 +318,16 @@ def _intercept_only_deviance(
     run_pass: Pass, totals: dict, family: Family, link: Link, *, max_iter: int, max_halvings: int = 30, step_tol_se: float = 1e-10
 ) -> float:
     """:func:`neuralglm.family.null_model.intercept_only` step for step, then the deviance there."""
-    sums, valid = _null_pass(run_pass, None)
-    beta: float | None = None
-    last_step = step_in_se = math.inf
-    for iteration in range(1, max_iter + 1):
-        if not valid:
-            raise _no_valid_intercept(family, link)
-        total = sums["working_total"]
-        proposal = sums["weighted_z"] / total
-        sums, valid = _null_pass(run_pass, proposal)
-        if not valid:
-            previous = beta
-            if previous is None:
-                mean = totals["weighted_y"] / totals["weight_total"]
-                previous = float(link(mean)) - totals["weighted_offset"] / totals["weight_total"]
-            for _ in range(max_halvings):
-                proposal = (proposal + previous) / 2.0
-                sums, valid = _null_pass(run_pass, proposal)
-                if valid:
-                    break
-            else:
-                raise _no_valid_intercept(family, link)
-        step = math.inf if beta is None else abs(proposal - beta)
-        beta = proposal
-        step_in_se = step * math.sqrt(total)
-        if step_in_se < step_tol_se or (iteration > 3 and step >= last_step):
-            break
-        last_step = step
-    else:
-        warn(
-            f"The intercept-only model (the null model) did not converge in {max_iter} Fisher-scoring iterations "
-            f"(last step {step_in_se:.2e} standard errors of the intercept), so the null deviance may be inaccurate.",
-            ConvergenceWarning,
-        )
+
+    def evaluate(beta: float | None) -> tuple[float, float, bool, dict]:
+        sums, valid = _null_pass(run_pass, beta)
+        return sums["weighted_z"], sums["working_total"], valid, sums
+
+    def fallback() -> float:
+        return float(link(totals["weighted_y"] / totals["weight_total"])) - totals["weighted_offset"] / totals["weight_total"]
+
+    consequence = "so the null deviance may be inaccurate."
+    _, sums = fisher_scoring_intercept(
+        evaluate, fallback, family, link, max_iter=max_iter, max_halvings=max_halvings, step_tol_se=step_tol_se, consequence=consequence
+    )
     return float(sums["deviance"])

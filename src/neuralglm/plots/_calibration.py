@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from neuralglm.effects._rows import weighted_bins
 from neuralglm.errors import SpecificationError
 from neuralglm.plots import _common
-from neuralglm.plots._fit import _weighted_bins
 from neuralglm.plots._rows import model_rows
 
 
@@ -36,7 +36,7 @@ def calibration_points(fit, data=None, bins: int = 10) -> tuple[np.ndarray, np.n
     rows = model_rows(fit, data, "calibration_comparison")
     keep = rows.total_weights > 0
     y, mu, w, e = rows.y[keep], rows.mu[keep], rows.total_weights[keep], rows.exposure[keep]
-    index = _weighted_bins(mu / e, w * e, int(bins))
+    index = weighted_bins(mu / e, w * e, int(bins))
     n_bins = int(index.max()) + 1
     denominator = np.bincount(index, weights=w * e, minlength=n_bins)
     predicted = np.bincount(index, weights=w * mu, minlength=n_bins) / denominator

@@ -12,19 +12,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from neuralglm.effects._rows import weighted_bins
 from neuralglm.errors import DataError, SpecificationError
 from neuralglm.plots import _common
 from neuralglm.plots._rows import data_and_axes, model_rows
-
-
-def _weighted_bins(score: np.ndarray, weights: np.ndarray, bins: int) -> np.ndarray:
-    """Bin index 0..bins-1 of each row: quantiles of ``score`` holding equal total weight."""
-    order = np.argsort(score, kind="stable")
-    cumulative = np.cumsum(weights[order])
-    midpoints = (cumulative - 0.5 * weights[order]) / cumulative[-1]
-    index = np.empty(score.size, dtype=np.int64)
-    index[order] = np.minimum((midpoints * bins).astype(np.int64), bins - 1)
-    return index
 
 
 def _set_log_if_wide(ax, values) -> None:
@@ -129,7 +120,7 @@ def calibration(fit, data=None, bins: int = 10, ax=None):
     ax = _common.new_axes(ax)
     keep = rows.total_weights > 0
     y, mu, w, e = rows.y[keep], rows.mu[keep], rows.total_weights[keep], rows.exposure[keep]
-    index = _weighted_bins(mu / e, w * e, bins)
+    index = weighted_bins(mu / e, w * e, bins)
     n_bins = int(index.max()) + 1
     denominator = np.bincount(index, weights=w * e, minlength=n_bins)
     predicted = np.bincount(index, weights=w * mu, minlength=n_bins) / denominator

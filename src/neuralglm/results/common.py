@@ -402,6 +402,19 @@ def _loglik(family: Family, y, mu, weights, freq_weights, dispersion):
     return (derived.loglik(family, y, mu, weights, dispersion, freq_weights),)
 
 
+def resolve_dispersion(family: Family, chi2: float, df_resid: float, dispersion) -> tuple[float, str]:
+    """The dispersion φ and how it was set (``"fixed"``, ``"pearson"`` or ``"user"``), from the ``dispersion`` argument of a fit.
+
+    Shared by in-memory and streamed fits, so that both read the argument (and reject a bad one) alike.
+    """
+    if dispersion is None or dispersion == "pearson":
+        phi = derived.dispersion_from_pearson(family, chi2, df_resid, quasi=dispersion == "pearson")
+        return phi, "fixed" if dispersion is None and family.fixed_dispersion is not None else "pearson"
+    if isinstance(dispersion, numbers.Real) and not isinstance(dispersion, bool) and 0 < dispersion < math.inf:
+        return float(dispersion), "user"
+    raise SpecificationError(f"dispersion must be None, 'pearson' or a positive number; got {dispersion!r}.")
+
+
 def fit_statistics(
     design: Design, family: Family, link: Link, mu: np.ndarray, n_params: int, dispersion=None, *, n_family_params: int = 0
 ) -> FitStatistics:
@@ -420,13 +433,7 @@ def fit_statistics(
     n_obs = float(np.sum(freq[counted])) if freq is not None else float(np.sum(counted))
     df_resid = n_obs - n_params
     dev, chi2 = rowwise.map_rows(_deviance_and_pearson, (family,), (y, mu, total), zero_padded=(2,))
-    if dispersion is None or dispersion == "pearson":
-        phi = derived.dispersion_from_pearson(family, chi2, df_resid, quasi=dispersion == "pearson")
-        method = "fixed" if dispersion is None and family.fixed_dispersion is not None else "pearson"
-    elif isinstance(dispersion, numbers.Real) and not isinstance(dispersion, bool) and 0 < dispersion < math.inf:
-        phi, method = float(dispersion), "user"
-    else:
-        raise SpecificationError(f"dispersion must be None, 'pearson' or a positive number; got {dispersion!r}.")
+    phi, method = resolve_dispersion(family, chi2, df_resid, dispersion)
     with jax.enable_x64(True):
         ll_phi = float(derived.loglik_dispersion(family, dev, total, n_obs))
         # Rows of zero weight count neither in R's logLik (frequency 0) nor can they give NaN (weight 1).

@@ -37,8 +37,36 @@ PREDICT_TYPES = ("response", "class", "link")
 MAX_NUMERIC_LEVELS = 50
 
 
+class MultinomialCriteria:
+    """R's ``logLik``, ``AIC`` and ``BIC`` of a multinomial fit with ``_n_estimated`` parameters.
+
+    A multinomial deviance is exactly ``-2 loglik`` (the saturated model's log-likelihood is 0),
+    so the three follow from it alone, for the GLM and the network alike.
+    """
+
+    deviance: float
+    n_obs: float
+
+    @property
+    def _n_estimated(self) -> float:
+        raise NotImplementedError
+
+    @property
+    def loglik(self) -> float:
+        """R's ``logLik(multinom)``: ``-deviance / 2``."""
+        return -self.deviance / 2.0
+
+    @property
+    def aic(self) -> float:
+        return self.deviance + 2.0 * self._n_estimated
+
+    @property
+    def bic(self) -> float:
+        return self.deviance + math.log(self.n_obs) * self._n_estimated
+
+
 @dataclass(frozen=True, eq=False)
-class MultinomialResult:
+class MultinomialResult(MultinomialCriteria):
     """A fitted baseline-category logit model. Create it with ``ng.glm(formula, data, family="multinomial")``.
 
     Attributes
@@ -70,17 +98,8 @@ class MultinomialResult:
     source: ModelFileInfo | None = field(default=None, repr=False)
 
     @property
-    def loglik(self) -> float:
-        """R's ``logLik(multinom)``: ``-deviance / 2``."""
-        return -self.deviance / 2.0
-
-    @property
-    def aic(self) -> float:
-        return self.deviance + 2.0 * self.edf
-
-    @property
-    def bic(self) -> float:
-        return self.deviance + math.log(self.n_obs) * self.edf
+    def _n_estimated(self) -> float:
+        return self.edf
 
     @property
     def has_data(self) -> bool:

@@ -10,7 +10,6 @@ log-likelihood, AIC and BIC are ``multinom``'s with every weight and bias counte
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import ClassVar
 
@@ -31,12 +30,12 @@ from neuralglm.results import parts
 from neuralglm.results.call import FitCall, no_call_error
 from neuralglm.results.common import ModelFileInfo, write_result
 from neuralglm.results.model_file import ArrayStore
-from neuralglm.results.multinomial import coefficient_index, design_matrix, predictions, response_to_dict
+from neuralglm.results.multinomial import MultinomialCriteria, coefficient_index, design_matrix, predictions, response_to_dict
 from neuralglm.results.network_summary import AIC_CAVEAT, PENALIZED_AIC_CAVEAT, _history_rows, _status_words
 
 
 @dataclass(frozen=True, eq=False)
-class MultinomialNetworkResult:
+class MultinomialNetworkResult(MultinomialCriteria):
     """A fitted multinomial network. Create it with ``ng.fit(formula, data, family="multinomial", hidden=...)``.
 
     Attributes
@@ -80,16 +79,8 @@ class MultinomialNetworkResult:
     source: ModelFileInfo | None = field(default=None, repr=False)
 
     @property
-    def loglik(self) -> float:
-        return -self.deviance / 2.0
-
-    @property
-    def aic(self) -> float:
-        return self.deviance + 2.0 * self.n_params
-
-    @property
-    def bic(self) -> float:
-        return self.deviance + math.log(self.n_obs) * self.n_params
+    def _n_estimated(self) -> float:
+        return self.n_params
 
     @property
     def deviance_explained(self) -> float:

@@ -7,7 +7,7 @@ a summary) is a method with a verb.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import ClassVar, TypeVar
 
 import jax
 import numpy as np
@@ -235,6 +235,9 @@ class FitResult(ResultBase):
         )
 
 
+_Result = TypeVar("_Result", bound=FitResult)
+
+
 def make_result(
     design: Design,
     family: Family,
@@ -256,23 +259,47 @@ def make_result(
     stats = fit_statistics(design, family, link, solution.mu, rank, dispersion, n_family_params=len(estimates))
     unscaled = covariance.unscaled_covariance(cov_type, design.X, y, solution.eta, prior, freq, family, link, solution.factor)
     vcov = unscaled if cov_type == "sandwich" else unscaled * stats.dispersion
+    fitted = Fitted(solution.eta, solution.mu)
+    return assemble_fit_result(FitResult, design, family, link, solution.coef, vcov, stats, solution.info, cov_type, fitted, estimates)
+
+
+def assemble_fit_result(
+    result_type: type[_Result],
+    design: Design,
+    family: Family,
+    link: Link,
+    coef: np.ndarray,
+    vcov: np.ndarray,
+    statistics: FitStatistics,
+    info: FitInfo,
+    cov_type: str,
+    fitted: Fitted | None,
+    estimates: list[ParameterEstimate],
+    **extra,
+) -> _Result:
+    """A :class:`FitResult` (or subclass, with its ``extra`` fields) from coefficients, their covariance and statistics.
+
+    One constructor for the in-memory and the streamed fit, so that both label and count alike.
+    """
     names = list(design.column_names)
-    return FitResult(
+    rank = design.n_coef
+    return result_type(
         formula=design.formula,
         family=family,
         link=link,
-        coef=pd.Series(solution.coef, index=names, name="coef"),
+        coef=pd.Series(coef, index=names, name="coef"),
         std_errors=pd.Series(np.sqrt(np.diag(vcov)), index=names, name="std_error"),
         vcov=pd.DataFrame(vcov, index=names, columns=names),
         cov_type=cov_type,
-        statistics=stats,
+        statistics=statistics,
         df_model=rank - int(design.has_intercept),
-        df_null=stats.n_obs - int(design.has_intercept),
+        df_null=statistics.n_obs - int(design.has_intercept),
         rank=rank,
-        info=solution.info,
+        info=info,
         design=design,
-        fitted=Fitted(solution.eta, solution.mu),
+        fitted=fitted,
         family_params=parts.family_params_frame(estimates),
+        **extra,
     )
 
 

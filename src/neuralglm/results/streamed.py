@@ -10,8 +10,6 @@ residuals, influence, profile intervals), which say so.
 from __future__ import annotations
 
 import dataclasses
-import math
-import numbers
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,9 +22,8 @@ from neuralglm.family.family import Family
 from neuralglm.family.link import Link
 from neuralglm.fit.accumulated_irls import accumulated_statistics, fit_accumulated, null_deviance
 from neuralglm.fit.irls import IRLSControl
-from neuralglm.results import parts
-from neuralglm.results.common import FitStatistics, Fitted
-from neuralglm.results.result import FitResult
+from neuralglm.results.common import FitStatistics, Fitted, resolve_dispersion
+from neuralglm.results.result import FitResult, assemble_fit_result
 
 
 def streamed_source(data):
@@ -97,7 +94,6 @@ def fit_streamed(source, formula: str, family: Family, link: Link, arguments: di
     rank = template.n_coef
     statistics = _statistics(sums, null, family, rank, settings["dispersion"])
     vcov = fit.factor.inverse() * statistics.dispersion
-    names = list(template.column_names)
     empty = np.zeros(0)
     design = dataclasses.replace(
         template,
@@ -108,23 +104,8 @@ def fit_streamed(source, formula: str, family: Family, link: Link, arguments: di
         offset=empty,
         row_labels=empty,
     )
-    return StreamedFitResult(
-        formula=template.formula,
-        family=family,
-        link=link,
-        coef=pd.Series(fit.coef, index=names, name="coef"),
-        std_errors=pd.Series(np.sqrt(np.diag(vcov)), index=names, name="std_error"),
-        vcov=pd.DataFrame(vcov, index=names, columns=names),
-        cov_type="expected",
-        statistics=statistics,
-        df_model=rank - int(template.has_intercept),
-        df_null=statistics.n_obs - int(template.has_intercept),
-        rank=rank,
-        info=info,
-        design=design,
-        fitted=None,
-        family_params=parts.family_params_frame([]),
-        data_description=source.description,
+    return assemble_fit_result(
+        StreamedFitResult, design, family, link, fit.coef, vcov, statistics, info, "expected", None, [], data_description=source.description
     )
 
 
@@ -151,13 +132,7 @@ def _statistics(sums: dict, null: float, family: Family, rank: int, dispersion) 
     n_obs = sums["n_obs"]
     df_resid = n_obs - rank
     chi2 = sums["pearson_chi2"]
-    if dispersion is None or dispersion == "pearson":
-        phi = derived.dispersion_from_pearson(family, chi2, df_resid, quasi=dispersion == "pearson")
-        method = "fixed" if dispersion is None and family.fixed_dispersion is not None else "pearson"
-    elif isinstance(dispersion, numbers.Real) and not isinstance(dispersion, bool) and 0 < dispersion < math.inf:
-        phi, method = float(dispersion), "user"
-    else:
-        raise SpecificationError(f"dispersion must be None, 'pearson' or a positive number; got {dispersion!r}.")
+    phi, method = resolve_dispersion(family, chi2, df_resid, dispersion)
     ll = sums["loglik"]
     k = derived.n_loglik_params(family, rank)
     aic, bic = float(derived.aic(ll, k)), float(derived.bic(ll, k, n_obs))

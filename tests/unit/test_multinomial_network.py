@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from numpy.testing import assert_allclose
 from scipy import optimize
 from scipy.special import log_softmax
 
@@ -188,3 +189,27 @@ def test_training_loss_is_half_the_multinomial_deviance_per_unit_weight():
     with jax.enable_x64(True):
         loss = float(SoftmaxOutput(4).mean_half_deviance(codes.astype(np.float64), eta, weights))
     assert loss == pytest.approx(deviance(codes, weights, log_softmax(eta)) / (2 * weights.sum()), rel=1e-12)
+
+
+@pytest.mark.parametrize("response", ["text", "bool"])
+def test_two_levels_train_as_one_logit(response):
+    # Two levels: the network's single output is the logit of the second level (the GLM's parameterisation).
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=300)
+    outcome = rng.random(300) < 1 / (1 + np.exp(-(0.5 + np.sin(2 * x))))
+    frame = pd.DataFrame({"x": x, "y": np.where(outcome, "b", "a") if response == "text" else outcome})
+    net = ng.fit("y ~ x", frame, family="multinomial", hidden=(3,), seed=0, solver="lbfgs")
+    probabilities = net.predict(frame)
+    assert probabilities.shape == (300, 2)
+    assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-12)
+    # The deviance is the Bernoulli deviance of the same probabilities.
+    second = probabilities.iloc[:, 1].to_numpy()
+    bernoulli = -2 * np.sum(np.where(outcome, np.log(second), np.log1p(-second)))
+    assert_allclose(net.deviance, bernoulli, rtol=1e-8)
+
+
+def test_a_level_without_weight_is_a_clear_error():
+    x = np.linspace(0, 1, 90)
+    frame = pd.DataFrame({"y": np.array(["a", "b", "c"] * 30), "x": x, "w": np.where(np.arange(90) % 3 == 2, 0.0, 1.0)})
+    with pytest.raises(DataError, match=r"level\(s\) \['c'\] of 'y' have no weight"):
+        ng.fit("y ~ x", frame, family="multinomial", hidden=(2,), weights="w")

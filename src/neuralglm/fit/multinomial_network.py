@@ -53,10 +53,22 @@ class SoftmaxOutput:
 
     def mean_half_deviance(self, y, eta, weights):
         """``-Σ w log p_y / Σ w`` by a log-softmax (finite for any logits)."""
+        eta = logit_matrix(eta)
         logits = jnp.concatenate([jnp.zeros_like(eta[:, :1]), eta], axis=1)
         log_prob = jax.nn.log_softmax(logits, axis=1)
         own = jnp.sum(jnp.where(y[:, None] == jnp.arange(self.n_levels, dtype=y.dtype)[None, :], log_prob, 0.0), axis=1)
         return -jnp.sum(weights * own) / jnp.sum(weights)
+
+
+def logit_matrix(eta):
+    """The ``(n_obs, K−1)`` logits: with two levels the network's single output comes as a vector.
+
+    Examples
+    --------
+    >>> logit_matrix(np.zeros(3)).shape
+    (3, 1)
+    """
+    return eta[:, None] if eta.ndim == 1 else eta
 
 
 def n_network_params(arch: Architecture, n_in: int, has_bias: bool, n_levels: int) -> int:

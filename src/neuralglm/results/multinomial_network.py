@@ -17,10 +17,11 @@ import numpy as np
 import pandas as pd
 
 from neuralglm.data.design import Design
+from neuralglm.errors import DataError
 from neuralglm.fit.gradient import GradientControl
 from neuralglm.fit.info import FitInfo
 from neuralglm.fit.multinomial import deviance, log_softmax, null_deviance
-from neuralglm.fit.multinomial_network import n_network_params, train
+from neuralglm.fit.multinomial_network import logit_matrix, n_network_params, train
 from neuralglm.fit.solution import Solution
 from neuralglm.model.architecture import Architecture
 from neuralglm.model.inputs import InputScaling, fit_scaling
@@ -126,7 +127,7 @@ class MultinomialNetworkResult(MultinomialCriteria):
         """Class probabilities (``"response"``: a DataFrame, one column per level), the most probable
         level (``"class"``) or the K−1 logits against the reference (``"link"``), as ``MultinomialResult.predict``."""
         X, index = design_matrix(self, new_data)
-        eta = linear_predictor_float64(self.params, self.architecture, self.scaling.transform(X), np.zeros(X.shape[0]))
+        eta = logit_matrix(linear_predictor_float64(self.params, self.architecture, self.scaling.transform(X), np.zeros(X.shape[0])))
         return predictions(eta, self.levels, index, type)
 
     def summary(self) -> MultinomialNetworkSummary:
@@ -249,10 +250,17 @@ def fit_multinomial_network(
     scaling = fit_scaling(design.X, design.column_names)
     inputs = scaling.transform(design.X)
     codes, total = design.y.astype(np.int64), design.total_weights
+    weightless = [level for level, w in zip(levels, np.bincount(codes, weights=total, minlength=len(levels)), strict=True) if w <= 0]
+    if weightless:
+        # The null model's logit of such a level is -inf: training would start (and stay) at infinity.
+        raise DataError(
+            f"The response level(s) {weightless} of {response_name!r} have no weight (every row of theirs has weight 0), so a "
+            "network cannot give them a finite logit; drop those rows (or the level) before fitting, or give them weight."
+        )
     has_bias = design.has_intercept
     options = {"has_bias": has_bias, "seed": seed, "dtype": np.dtype(dtype), "progress": progress, "column_names": scaling.names}
     solution: Solution[Params] = train(inputs, codes, total, len(levels), arch, control, **options)
-    eta = linear_predictor_float64(solution.params, arch, inputs, np.zeros(len(codes)))
+    eta = logit_matrix(linear_predictor_float64(solution.params, arch, inputs, np.zeros(len(codes))))
     return MultinomialNetworkResult(
         formula=design.formula,
         response_name=response_name,

@@ -266,18 +266,18 @@ def stored_summary(path) -> str | None:
 
     ``None`` when the file predates stored summaries or was written by another neuralglm
     version (whose summary may be laid out differently): the caller then loads the model and
-    asks it. Control characters other than newlines are dropped, so that a file cannot send
-    terminal escape sequences. Raises :class:`ModelFileError` as :func:`read_file` does.
+    asks it. Control characters other than newlines, and format characters, are dropped, so that
+    a file cannot send terminal escape sequences or reorder the text shown (U+202E). Raises :class:`ModelFileError` as :func:`read_file` does.
 
     Examples
     --------
     >>> import io
     >>> from neuralglm._version import __version__
-    >>> spec = {"format": FORMAT, "format_version": FORMAT_VERSION, "neuralglm_version": __version__, SUMMARY_KEY: "Model\x1b[2J"}
+    >>> spec = {"format": FORMAT, "format_version": FORMAT_VERSION, "neuralglm_version": __version__, SUMMARY_KEY: "Model\x1b[2J\u202etxt"}
     >>> buffer = io.BytesIO()
     >>> write_file({}, spec, buffer)
     >>> stored_summary(io.BytesIO(buffer.getvalue()))
-    'Model[2J'
+    'Model[2Jtxt'
     """
     from neuralglm._version import __version__
 
@@ -285,4 +285,6 @@ def stored_summary(path) -> str | None:
     text = spec.get(SUMMARY_KEY)
     if not isinstance(text, str) or len(text) > _MAX_SUMMARY_CHARACTERS or spec.get("neuralglm_version") != __version__:
         return None
-    return "".join(character for character in text if character == "\n" or unicodedata.category(character) != "Cc")
+    # Control characters (terminal escapes) and format characters (bidirectional overrides such as
+    # U+202E, which reorder what a terminal shows) are dropped: the text is the file's, not ours.
+    return "".join(character for character in text if character == "\n" or unicodedata.category(character) not in ("Cc", "Cf"))

@@ -71,8 +71,8 @@ def enable_compilation_cache(path: str | os.PathLike | None = None) -> Path:
     Raises
     ------
     SpecificationError
-        ``path`` is not a path, or the folder cannot be created (a file of that name exists,
-        no permission).
+        ``path`` is not a path, the folder cannot be created (a file of that name exists,
+        no permission), or another user owns it or can write to it.
 
     Examples
     --------
@@ -88,7 +88,9 @@ def enable_compilation_cache(path: str | os.PathLike | None = None) -> Path:
             f"The 'path' parameter of enable_compilation_cache must be a folder path (str or os.PathLike). Got {path!r} instead."
         )
     folder = Path(path).expanduser() if path is not None else default_cache_dir()
-    _make_private_folder(folder, from_variable=path is None and bool(os.environ.get(CACHE_DIR_VARIABLE)))
+    from_variable = path is None and bool(os.environ.get(CACHE_DIR_VARIABLE))
+    _make_private_folder(folder, from_variable=from_variable)
+    _refuse_shared_folder(folder, from_variable=from_variable)  # as the command line: JAX runs what it finds there
     _configure_jax(folder)
     return folder
 

@@ -159,6 +159,9 @@ def test_a_folder_others_can_write_to_is_not_used(tmp_path, monkeypatch, capsys)
     with pytest.raises(SpecificationError, match="other users can write to it") as refused:
         enable_for_command_line()
     assert f"(from ${CACHE_DIR_VARIABLE})" in str(refused.value)
+    # Python's enable_compilation_cache refuses it as well (it is refused before JAX is configured).
+    with pytest.raises(SpecificationError, match="other users can write to it"):
+        ng.enable_compilation_cache(shared)
     assert not jax.config.jax_compilation_cache_dir
 
 

@@ -155,6 +155,8 @@ def test_report_refuses_bad_arguments(fits, claims, tmp_path):
         ng.report(fits, claims, tmp_path / "r.html", folds=1)
     with pytest.raises(SpecificationError, match="must be a FitResult or NetworkResult"):
         ng.report({"x": object()}, claims, tmp_path / "r.html")
+    with pytest.raises(SpecificationError, match=r"not a list: write e\.g\. ng\.report\(\{'GLM': glm"):
+        ng.report(list(fits.values()), claims, tmp_path / "r.html")
     with pytest.raises(SpecificationError, match="existing folder"):
         ng.report(fits["GLM"], claims, tmp_path / "missing" / "r.html")
 

@@ -20,6 +20,11 @@ MAX_TOP = 10
 
 
 def _models(models) -> dict:
+    if isinstance(models, list | tuple):
+        raise SpecificationError(
+            f"report takes one fit or a dict {{label: fit}}, not a {type(models).__name__}: write e.g. "
+            "ng.report({'GLM': glm, 'network': net}, data, path)."
+        )
     named = dict(models) if isinstance(models, Mapping) else {_default_name(models): models}
     if not named:
         raise SpecificationError("report needs at least one fitted model, as a fit or a dict {label: fit}.")

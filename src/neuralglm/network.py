@@ -63,8 +63,8 @@ DEFAULT_TOL = {"lbfgs": 1e-5, "adam": 1e-4, "sgd": 1e-4}
 MINIBATCH_SOLVERS = ("adam", "sgd")
 
 
-def default_l2(design: Design, family: Family, link: Link) -> float:
-    """``l2="auto"`` for a network: :data:`DEFAULT_L2` × √φ₀, φ₀ the null model's Pearson dispersion.
+def default_l2(phi0: float) -> float:
+    """``l2="auto"`` for a network: :data:`DEFAULT_L2` × √φ₀, φ₀ the null model's Pearson dispersion (:func:`null_dispersion`).
 
     Why the square root: if the response is measured in other units (y → c·y, Gaussian family),
     the deviance scales by c², the output weights by c and the hidden weights not at all; with
@@ -84,10 +84,10 @@ def default_l2(design: Design, family: Family, link: Link) -> float:
     >>> df = pd.DataFrame({"x": np.arange(6.0), "y": [1.0, 3.0, 2.0, 5.0, 4.0, 6.0]})
     >>> gaussian = get_family("gaussian")
     >>> design = make_design("y ~ x", df, gaussian)
-    >>> round(default_l2(design, gaussian, get_link(None, gaussian)), 3)  # 10 × √var(y) = 10 × √3.5
+    >>> round(default_l2(null_dispersion(design, gaussian, get_link(None, gaussian))), 3)  # 10 × √var(y) = 10 × √3.5
     18.708
     """
-    return DEFAULT_L2 * math.sqrt(null_dispersion(design, family, link))
+    return DEFAULT_L2 * math.sqrt(phi0)
 
 
 def null_dispersion(design: Design, family: Family, link: Link) -> float:
@@ -234,10 +234,11 @@ def _train(design: Design, family: Family, link: Link, arch: Architecture, setti
     has_bias = design.has_intercept
     if family.estimates_parameter:
         check_estimable_in_network(family)  # before default_l2, which needs the family's parameter
+    # φ₀ (an intercept-only fit) once, for the default penalty and the default tolerance alike.
+    phi0 = null_dispersion(design, family, link) if settings["l2"] == "auto" or settings["tol"] is None else 1.0
     if settings["l2"] == "auto":
-        settings = {**settings, "l2": default_l2(design, family, link)}
+        settings = {**settings, "l2": default_l2(phi0)}
     check_sample_size(design, arch.n_params(scaling.n_in, has_bias), arch.n_hidden, settings["l2"])  # warns when k ≥ n
-    phi0 = null_dispersion(design, family, link) if settings["tol"] is None else 1.0
     control = _gradient_control(settings, arch, design.n_obs, arch.n_params(scaling.n_in, has_bias), response_scale=phi0)
     seed, dtype = settings["seed"], settings["dtype"]
     data = (inputs, design.y, design.total_weights, design.offset)

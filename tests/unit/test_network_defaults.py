@@ -27,7 +27,7 @@ def frame(n_obs: int = 300, seed: int = 0) -> pd.DataFrame:
 def auto_l2(df: pd.DataFrame, formula: str, family: str, **data) -> float:
     family_obj = get_family(family)
     link = get_link(None if family != "gamma" else "log", family_obj)
-    return network.default_l2(make_design(formula, df, family_obj, **data), family_obj, link)
+    return network.default_l2(network.null_dispersion(make_design(formula, df, family_obj, **data), family_obj, link))
 
 
 def test_auto_l2_is_ten_times_the_root_of_the_null_dispersion():

@@ -251,3 +251,18 @@ def test_network_summaries_carry_their_caveats(tmp_path):
     zero = ng.fit(FORMULA, df, family="poisson", solver="adam", epochs=3)
     assert "conditional on the learned features" not in str(zero.output_glm().summary())
     assert "nominal" not in str(zero.summary())
+
+
+@pytest.mark.parametrize("wide", [False, True])
+def test_a_stall_suggests_float64_only_to_a_narrower_fit(wide):
+    # The L-BFGS verdict for a stall at and above the precision floor; a float64 fit has no wider dtype to move to.
+    from neuralglm.fit.gradient import GradientControl, _lbfgs_status
+
+    control = GradientControl(solver="lbfgs", tol=1e-5, epochs=100)
+    stalls = 10**6  # far past any stall limit
+    at_floor = _lbfgs_status(control, 40, 2e-5, stalls, 1e-4, wide=wide)
+    above = _lbfgs_status(control, 40, 2e-3, stalls, 1e-4, wide=wide)
+    assert at_floor[0] is above[0] is Status.STALLED
+    assert at_floor[2] and not at_floor[3]  # at working precision: no warning
+    assert not above[2] and above[3]
+    assert ("float64" in at_floor[1]) is (not wide) and ("float64" in above[1]) is (not wide)

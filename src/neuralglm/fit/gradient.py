@@ -271,7 +271,8 @@ def _run_lbfgs(params, train, total_weight, control: GradientControl, static, pr
                 break
     finally:
         bar.close()
-    status, message, at_precision, warns = _lbfgs_status(control, done, gmax, stalls, _stall_floor(state, value, dtype))
+    floor = _stall_floor(state, value, dtype)
+    status, message, at_precision, warns = _lbfgs_status(control, done, gmax, stalls, floor, wide=jnp.dtype(dtype) == jnp.float64)
     seconds = time.perf_counter() - started
     info = FitInfo(status is Status.CONVERGED, done, status, "lbfgs", message, history_frame(records), seconds, at_precision)
     return params, info, done, warns
@@ -319,7 +320,9 @@ def _lbfgs_outcome(control: GradientControl, done: int, gmax: float, stalls: int
     return status, message, at_precision
 
 
-def _lbfgs_status(control: GradientControl, done: int, gmax: float, stalls: int, floor: float) -> tuple[Status, str, bool, bool]:
+def _lbfgs_status(
+    control: GradientControl, done: int, gmax: float, stalls: int, floor: float, *, wide: bool = False
+) -> tuple[Status, str, bool, bool]:
     """The status, message, ``at_precision`` of an L-BFGS run and whether it warns.
 
     A stall (the line search can make no further progress) is not convergence: the criterion
@@ -329,7 +332,8 @@ def _lbfgs_status(control: GradientControl, done: int, gmax: float, stalls: int,
     in that dtype, and the message says so (and that float64 can go further). A warning on every stall would fire on most
     float32 fits of the README and the command line (8 of the 10 L-BFGS runs of the test
     suite that stall are float32, all at the precision floor). ``at_precision`` (True only for
-    such a stall) is what summaries read, not the message.
+    such a stall) is what summaries read, not the message. ``wide``: the fit trained in float64,
+    so there is no wider dtype to suggest.
     """
     if gmax <= control.tol:
         return Status.CONVERGED, Status.CONVERGED.sentence(f"largest gradient component {gmax:.2e} ≤ tol={control.tol:g}"), False, False
@@ -339,14 +343,11 @@ def _lbfgs_status(control: GradientControl, done: int, gmax: float, stalls: int,
             f"gradient component {gmax:.2e} > tol={control.tol:g}"
         )
         if gmax <= floor:
-            message += (
-                f", within what the training precision can resolve ({floor:.2e}): stalled at working precision; "
-                "a fit with dtype='float64' can go further."
-            )
+            further = "." if wide else "; a fit with dtype='float64' can go further."
+            message += f", within what the training precision can resolve ({floor:.2e}): stalled at working precision{further}"
             return Status.STALLED, message, True, False
-        message += (
-            f", above what the training precision can resolve ({floor:.2e}): scale the inputs, add an l2 penalty, or use dtype='float64'."
-        )
+        remedies = "scale the inputs or add an l2 penalty." if wide else "scale the inputs, add an l2 penalty, or use dtype='float64'."
+        message += f", above what the training precision can resolve ({floor:.2e}): {remedies}"
         return Status.STALLED, message, False, True
     message = (
         f"{Status.ITERATION_LIMIT.value} L-BFGS stopped after {done} iterations with largest gradient component "

@@ -379,3 +379,15 @@ def test_load_leaves_the_working_folder_untouched(raw, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     ng.load(io.BytesIO(raw)).predict(_frame(5, seed=1))
     assert os.listdir(tmp_path) == []
+
+
+def test_a_network_file_with_an_unknown_training_dtype_is_refused(data):
+    # The training dtype is read back for refits (bootstrap): anything but float32/float64 is refused at load.
+    buffer = io.BytesIO()
+    ng.fit("y ~ np.log(x) + C(g)", data, family="poisson", hidden=(2,), solver="lbfgs", l2=1.0, seed=0).save(buffer)
+    spec, arrays = model_file_entries(buffer.getvalue())
+    assert spec["kind"] == "network"
+    assert ng.load(resealed_model_file(spec, arrays)).dtype == "float32"
+    spec["result"]["dtype"] = "complex128"
+    with pytest.raises(ModelFileError, match="dtype must be 'float32' or 'float64'; got 'complex128'"):
+        ng.load(resealed_model_file(spec, arrays))

@@ -114,6 +114,9 @@ def test_edited_files_are_refused(fits):
     four_levels = {**spec, "result": {**spec["result"], "levels": ["low", "mid", "high", "top"]}}
     with pytest.raises(ModelFileError, match="shape"):
         ng.load(resealed_model_file(four_levels, arrays))  # the output layer holds 2 logits, not 3
+    odd_dtype = {**spec, "result": {**spec["result"], "dtype": "object"}}
+    with pytest.raises(ModelFileError, match="dtype must be 'float32' or 'float64'"):
+        ng.load(resealed_model_file(odd_dtype, arrays))
     code = {**spec, "result": {**spec["result"], "formula": "y ~ __import__('os').system('true')"}}
     code["result"]["design"] = {**spec["result"]["design"], "formula": code["result"]["formula"]}
     with pytest.raises(ModelFileError):

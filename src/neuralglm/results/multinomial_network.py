@@ -188,7 +188,7 @@ class MultinomialNetworkResult(MultinomialCriteria):
             best_epoch=parts.field(node, "best_epoch", int, "result"),
             control=parts.control_from_dict(parts.field(node, "control", dict, "result")),
             seed=parts.field(node, "seed", int, "result"),
-            dtype=parts.field(node, "dtype", str, "result"),
+            dtype=parts.dtype_field(node, "result"),
             validation_rows=store.get(parts.field(node, "validation_rows", str, "result"), kind="iu"),
             design=design,
             source=source,

@@ -337,7 +337,7 @@ class NetworkResult(ResultBase):
             best_epoch=parts.field(node, "best_epoch", int, "result"),
             control=parts.control_from_dict(parts.field(node, "control", dict, "result")),
             seed=parts.field(node, "seed", int, "result"),
-            dtype=parts.field(node, "dtype", str, "result"),
+            dtype=parts.dtype_field(node, "result"),
             cov_type=parts.field(node, "cov_type", str, "result"),
             validation_rows=rows,
             design=design,

@@ -46,6 +46,23 @@ def field(node: dict, name: str, types: type | tuple[type, ...], where: str) -> 
     return value
 
 
+TRAINING_DTYPES = ("float32", "float64")
+
+
+def dtype_field(node: dict, where: str) -> str:
+    """``node["dtype"]``: a network's training dtype, one of :data:`TRAINING_DTYPES` (the file is refused otherwise).
+
+    Examples
+    --------
+    >>> dtype_field({"dtype": "float64"}, "result")
+    'float64'
+    """
+    value = field(node, "dtype", str, where)
+    if value not in TRAINING_DTYPES:
+        raise ModelFileError(f"The model file's {where}.dtype must be 'float32' or 'float64'; got {value[:60]!r}.")
+    return value
+
+
 def str_list(node: dict, name: str, where: str) -> list[str]:
     values = field(node, name, list, where)
     if not all(isinstance(v, str) for v in values):
